@@ -1,0 +1,357 @@
+"""Read and write particle coordinate files and match them to their micrographs.
+
+Cleaning a micrograph means scoring its particles and writing them back, so every
+reader here keeps enough of the original file (blocks, columns, delimiter, header)
+to write the same file again with some rows dropped and a few columns added.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import starfile
+
+from .images import atomic_path
+
+FORMATS = ("pos", "star", "box", "text")
+
+_SUFFIX_FORMATS = {
+    ".pos": "pos",
+    ".star": "star",
+    ".box": "box",
+    ".txt": "text",
+    ".csv": "text",
+    ".tab": "text",
+    ".coords": "text",
+}
+# STAR column names (without the leading underscore) holding the particle centre.
+_STAR_XY_COLUMNS = {"pos": ("xcoor", "ycoor"), "star": ("rlnCoordinateX", "rlnCoordinateY")}
+# Text header names recognised as x/y, compared lower-case without a leading underscore.
+_TEXT_XY_NAMES = (("x", "y"), ("xcoor", "ycoor"), ("rlncoordinatex", "rlncoordinatey"))
+_KEY_SUFFIXES = ("_autopick", "_extract", "_manualpick")
+_XMIPP_FIRST_LINE = "# XMIPP_STAR_1 *"
+# Enough digits for sub-pixel coordinates and scores; '%g' spells inf and nan so they round-trip.
+_NUMBER_FORMAT = "%.8g"
+
+
+class CoordinateFileError(ValueError):
+    """A coordinate or mapping file cannot be used; the message is '<path>: <reason>'."""
+
+
+def _error(path: str | Path, reason: str) -> CoordinateFileError:
+    return CoordinateFileError(f"{path}: {reason}")
+
+
+def _format_number(value: float) -> str:
+    return _NUMBER_FORMAT % value
+
+
+@dataclass
+class _StarContent:
+    """A STAR file as parsed blocks; every value is kept as its original text."""
+
+    blocks: dict[str, pd.DataFrame | dict[str, str]]
+    coordinate_block: str
+
+    def render(self, fmt: str, keep: np.ndarray, extra: dict[str, list[str]]) -> str:
+        table = self.blocks[self.coordinate_block]
+        assert isinstance(table, pd.DataFrame)
+        table = table[keep].reset_index(drop=True)
+        for name, values in extra.items():
+            table[_star_column_name(fmt, name)] = values
+        blocks = {**self.blocks, self.coordinate_block: table}
+        text = starfile.to_string(blocks, sep="\t", na_rep="nan")
+        if fmt == "pos":
+            # Xmipp recognises its STAR dialect by the first line and writes bare labels.
+            body = text.split("\n", 1)[1]
+            text = _XMIPP_FIRST_LINE + "\n" + re.sub(r"(?m)^(_\S+) #\d+$", r"\1", body)
+        return text
+
+
+@dataclass
+class _TextContent:
+    """A delimited text file as tokens, so untouched values are written back verbatim."""
+
+    delimiter: str
+    header: list[str] | None
+    rows: list[list[str]]
+    comments: list[str] = field(default_factory=list)
+
+    def render(self, fmt: str, keep: np.ndarray, extra: dict[str, list[str]]) -> str:
+        header = None if self.header is None else list(self.header)
+        rows = [list(row) for row, kept in zip(self.rows, keep) if kept]
+        for name, values in extra.items():
+            if header is not None and name in header:
+                column = header.index(name)
+                for row, value in zip(rows, values):
+                    row[column] = value
+                continue
+            if header is not None:
+                header.append(name)
+            for row, value in zip(rows, values):
+                row.append(value)
+        lines = self.comments + ([] if header is None else [self.delimiter.join(header)])
+        lines += [self.delimiter.join(row) for row in rows]
+        return "".join(line + "\n" for line in lines)
+
+
+@dataclass
+class CoordinateTable:
+    """Particle centres of one coordinate file plus what is needed to write it back."""
+
+    path: Path
+    format: str
+    xy: np.ndarray
+    box_size: float | None = None
+    _content: _StarContent | _TextContent | None = field(default=None, repr=False)
+
+
+def _star_column_name(fmt: str, name: str) -> str:
+    """Xmipp keeps the tool's historical `_name`; RELION columns get an `mc` prefix."""
+    return name if fmt == "pos" else "mc" + name[0].upper() + name[1:]
+
+
+def _format_of(path: Path) -> str:
+    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_SUFFIX_FORMATS))
+        raise _error(path, f"unknown coordinate file extension '{path.suffix}' (expected one of {known})")
+    return fmt
+
+
+def _centres(path: Path, columns: list[object], what: str) -> np.ndarray:
+    """Convert raw x/y values to an (N, 2) float array, rejecting text and non-finite values."""
+    try:
+        xy = np.array([[float(value) for value in column] for column in columns], dtype=float).T
+    except (TypeError, ValueError) as exc:
+        raise _error(path, f"non-numeric {what} value ({exc})") from None
+    if not np.isfinite(xy).all():
+        raise _error(path, f"non-finite {what} value")
+    return xy
+
+
+def _read_star(path: Path, fmt: str) -> CoordinateTable:
+    try:
+        names = [name for block in starfile.read(path, always_dict=True).values() for name in block]
+        # Second pass keeps every value as text so unrelated columns are written back unchanged.
+        blocks = starfile.read(path, always_dict=True, parse_as_string=names)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _error(path, f"cannot parse STAR file ({exc})") from None
+    x_name, y_name = _STAR_XY_COLUMNS[fmt]
+    candidates = [
+        name
+        for name, block in blocks.items()
+        if isinstance(block, pd.DataFrame) and {x_name, y_name} <= set(block.columns)
+    ]
+    if not candidates:
+        raise _error(path, f"no coordinate columns _{x_name} and _{y_name}")
+    filled = [name for name in candidates if len(blocks[name])]
+    if len(filled) > 1:
+        listed = ", ".join(f"data_{name}" for name in filled)
+        raise _error(path, f"several blocks hold coordinates ({listed})")
+    block_name = (filled or candidates)[0]
+    table = blocks[block_name]
+    xy = _centres(path, [table[x_name].tolist(), table[y_name].tolist()], "coordinate")
+    return CoordinateTable(path, fmt, xy, None, _StarContent(blocks, block_name))
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_header(lines: list[list[str]]) -> bool:
+    """A first line is a header if it has text where the next line has numbers (or stands alone)."""
+    first = lines[0]
+    if all(_is_number(token) for token in first):
+        return False
+    if len(lines) == 1:
+        return True
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, lines[1]))
+
+
+def _parse_text(path: Path) -> _TextContent:
+    try:
+        raw = path.read_text().splitlines()
+    except UnicodeDecodeError as exc:
+        raise _error(path, f"not a text file ({exc})") from None
+    comments = [line for line in raw if line.lstrip().startswith("#")]
+    data = [line for line in raw if line.strip() and not line.lstrip().startswith("#")]
+    if any("," in line for line in data):
+        delimiter = ","
+        lines = [[token.strip() for token in line.split(",")] for line in data]
+    else:
+        delimiter = "\t" if any("\t" in line for line in data) else " "
+        lines = [line.split() for line in data]
+    header = lines.pop(0) if lines and _has_header(lines) else None
+    width = len(header) if header is not None else len(lines[0]) if lines else 0
+    for number, tokens in enumerate(lines, start=1):
+        if len(tokens) != width:
+            raise _error(path, f"data row {number} has {len(tokens)} columns, expected {width}")
+    return _TextContent(delimiter, header, lines, comments)
+
+
+def _text_xy_columns(header: list[str] | None) -> tuple[int, int]:
+    """Columns named like x/y when the header has them, else the first two."""
+    if header is not None:
+        names = [name.lower().lstrip("_") for name in header]
+        for x_name, y_name in _TEXT_XY_NAMES:
+            if x_name in names and y_name in names:
+                return names.index(x_name), names.index(y_name)
+    return 0, 1
+
+
+def _read_text(path: Path, fmt: str) -> CoordinateTable:
+    content = _parse_text(path)
+    needed = 4 if fmt == "box" else 2
+    if content.rows and len(content.rows[0]) < needed:
+        raise _error(path, f"expected at least {needed} columns, found {len(content.rows[0])}")
+    if fmt == "box":
+        # EMAN stores the lower-left corner and the box width and height.
+        corner_size = _centres(path, [[row[i] for row in content.rows] for i in range(4)], "box")
+        xy = corner_size[:, :2] + corner_size[:, 2:] / 2
+        box_size = float(np.median(corner_size[:, 2])) if len(xy) else None
+        return CoordinateTable(path, fmt, xy, box_size, content)
+    columns = _text_xy_columns(content.header)
+    xy = _centres(path, [[row[i] for row in content.rows] for i in columns], "coordinate")
+    return CoordinateTable(path, fmt, xy, None, content)
+
+
+def read_coordinates(path: str | Path) -> CoordinateTable:
+    """Read the particle centres of a coordinate file, keeping it writable in its own format."""
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise _error(path, "file not found")
+    return _read_star(path, fmt) if fmt in _STAR_XY_COLUMNS else _read_text(path, fmt)
+
+
+def coordinates_from_array(
+    xy: np.ndarray, path: str | Path, fmt: str, box_size: float | None = None
+) -> CoordinateTable:
+    """Build a table from bare centres (e.g. from a JSON manifest) so it can be written.
+
+    Xmipp `.pos` coordinates are integers, so centres are rounded there; EMAN `.box`
+    stores corners and therefore needs `box_size`.
+    """
+    path = Path(path)
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if fmt == "pos":
+        xy = np.rint(xy)
+    columns = [[_format_number(value) for value in xy[:, 0]], [_format_number(value) for value in xy[:, 1]]]
+    if fmt in _STAR_XY_COLUMNS:
+        table = pd.DataFrame(dict(zip(_STAR_XY_COLUMNS[fmt], columns)))
+        block_name = "particles" if fmt == "pos" else ""
+        return CoordinateTable(path, fmt, xy, None, _StarContent({block_name: table}, block_name))
+    if fmt == "box":
+        if box_size is None:
+            raise ValueError(f"{path}: the box format needs a box size to store corners")
+        size = _format_number(box_size)
+        rows = [[_format_number(x - box_size / 2), _format_number(y - box_size / 2), size, size] for x, y in xy]
+        return CoordinateTable(path, fmt, xy, float(box_size), _TextContent("\t", None, rows))
+    if fmt == "text":
+        return CoordinateTable(path, fmt, xy, None, _TextContent("\t", ["x", "y"], [list(row) for row in zip(*columns)]))
+    raise ValueError(f"unknown coordinate format {fmt!r} (expected one of {FORMATS})")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+def write_coordinates(
+    table: CoordinateTable,
+    path: str | Path,
+    keep: np.ndarray | None = None,
+    extra_columns: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Write the table in its own format, keeping the `keep` rows and appending `extra_columns`.
+
+    Extra columns are named bare ('goodRegionScore'); each format spells them its way:
+    `.pos` `_goodRegionScore`, RELION `.star` `_mcGoodRegionScore`, box/text `goodRegionScore`.
+    A column that already exists under that spelling is overwritten.
+    """
+    count = len(table.xy)
+    keep = np.ones(count, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    if keep.shape != (count,):
+        raise ValueError(f"{table.path}: keep mask has shape {keep.shape}, expected ({count},)")
+    extra: dict[str, list[str]] = {}
+    for name, values in (extra_columns or {}).items():
+        values = np.asarray(values, dtype=float)
+        if not name.isidentifier():
+            raise ValueError(f"{table.path}: column name {name!r} is not a plain identifier")
+        if values.shape != (count,):
+            raise ValueError(f"{table.path}: column {name!r} has shape {values.shape}, expected ({count},)")
+        extra[name] = [_format_number(value) for value in values[keep]]
+    if table._content is None:
+        raise ValueError(f"{table.path}: table has no file content; build it with coordinates_from_array")
+    _write_atomically(Path(path), table._content.render(table.format, keep, extra))
+
+
+def micrograph_key(name: str | Path) -> str:
+    """The stem shared by a micrograph and its coordinate files, e.g. 'mic_001' for 'mic_001_autopick.star'."""
+    key = Path(name).stem
+    for suffix in _KEY_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def match_coordinate_files(
+    micrographs: list[Path], coordinate_files: list[Path], mapping: dict[str, str] | None = None
+) -> dict[Path, Path]:
+    """Pair each micrograph with its coordinate file: explicit mapping first, else by micrograph_key.
+
+    Mapping keys and values are compared by basename, so they may be given as names or paths.
+    Micrographs without a coordinate file are left out of the result.
+    """
+    mapped = {Path(coordinate).name: Path(micrograph).name for coordinate, micrograph in (mapping or {}).items()}
+    by_name: dict[str, list[Path]] = {}
+    by_key: dict[str, list[Path]] = {}
+    for micrograph in micrographs:
+        by_name.setdefault(micrograph.name, []).append(micrograph)
+        by_key.setdefault(micrograph_key(micrograph), []).append(micrograph)
+    matches: dict[Path, list[Path]] = {}
+    for coordinate_file in coordinate_files:
+        if coordinate_file.name in mapped:
+            targets = by_name.get(mapped[coordinate_file.name], [])
+        else:
+            targets = by_key.get(micrograph_key(coordinate_file), [])
+        if len(targets) > 1:
+            listed = ", ".join(str(target) for target in targets)
+            raise _error(coordinate_file, f"matches several micrographs ({listed})")
+        if targets:
+            matches.setdefault(targets[0], []).append(coordinate_file)
+    for micrograph, files in matches.items():
+        if len(files) > 1:
+            listed = ", ".join(str(file) for file in files)
+            raise _error(micrograph, f"several coordinate files match this micrograph ({listed})")
+    return {micrograph: files[0] for micrograph, files in matches.items()}
+
+
+def read_mapping_file(path: str | Path) -> dict[str, str]:
+    """Read 'coordinate file, micrograph' pairs, one per line; '#' starts a comment."""
+    path = Path(path)
+    if not path.is_file():
+        raise _error(path, "file not found")
+    mapping: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = re.split(r"[,\s]+", line.split("#", 1)[0].strip())
+        if fields == [""]:
+            continue
+        if len(fields) != 2:
+            raise _error(path, f"line {number}: expected 2 columns (coordinate file, micrograph), found {len(fields)}")
+        coordinate, micrograph = fields
+        if mapping.get(coordinate, micrograph) != micrograph:
+            raise _error(path, f"line {number}: {coordinate} is mapped to both {mapping[coordinate]} and {micrograph}")
+        mapping[coordinate] = micrograph
+    return mapping

@@ -1,0 +1,137 @@
+"""Reading micrographs and writing masks.
+
+Micrographs are read memory-mapped where the format allows it, checked for the problems that
+would otherwise give a silently wrong mask (NaN/Inf, constant images), and returned as float32.
+Every write is atomic (temporary file in the same folder, then rename) so that a killed run never
+leaves a half-written file that a rerun would trust.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import mrcfile
+import numpy as np
+
+MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff")
+
+
+class MicrographError(ValueError):
+    """A micrograph that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass
+class Micrograph:
+    """A micrograph as the engine sees it: pixels (rows = y, columns = x) and its pixel size."""
+
+    path: Path
+    data: np.ndarray
+    pixel_size: float | None  # Angstrom per pixel; None when the header does not say
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+
+def read_micrograph(path: str | Path) -> Micrograph:
+    """Read a 2-D micrograph (MRC or TIFF) and check that it holds a usable image."""
+    path = Path(path)
+    if not path.is_file():
+        raise MicrographError(path, "file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        data, pixel_size = _read_tiff(path)
+    else:
+        data, pixel_size = _read_mrc(path)
+    return Micrograph(path, _checked_image(path, data), pixel_size)
+
+
+def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
+    try:
+        with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+            if mrc.data is None:
+                raise MicrographError(path, "not a readable MRC file (no data block)")
+            data = mrc.data
+            if data.ndim == 3 and data.shape[0] == 1:
+                data = data[0]
+            if data.ndim != 2:
+                raise MicrographError(path, f"expected a 2-D image, found shape {data.shape}")
+            if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+                raise MicrographError(path, f"unsupported MRC data type {data.dtype}")
+            pixel_size = float(mrc.voxel_size.x)
+            image = np.asarray(data, dtype=np.float32)  # copies out of the memory map
+    except MicrographError:
+        raise
+    except (ValueError, OSError, EOFError) as error:
+        raise MicrographError(path, f"not a readable MRC file ({error})") from error
+    return image, (pixel_size if pixel_size > 0 else None)
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
+    import tifffile
+
+    try:
+        data = tifffile.imread(path)
+    except Exception as error:  # tifffile raises many types for damaged files
+        raise MicrographError(path, f"not a readable TIFF file ({error})") from error
+    data = np.squeeze(data)
+    if data.ndim != 2:
+        raise MicrographError(path, f"expected a 2-D image, found shape {data.shape}")
+    return np.asarray(data, dtype=np.float32), None
+
+
+def _checked_image(path: Path, data: np.ndarray) -> np.ndarray:
+    if min(data.shape) < 2:
+        raise MicrographError(path, f"image too small ({data.shape})")
+    if not np.isfinite(data).all():
+        raise MicrographError(path, "contains NaN or infinite values")
+    if data.min() == data.max():
+        raise MicrographError(path, f"constant image (every pixel is {data.flat[0]:g})")
+    return data
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a mask written by :func:`write_mask` (2-D) or a per-class stack (3-D)."""
+    with mrcfile.open(path, mode="r", permissive=True) as mrc:
+        return np.array(mrc.data, dtype=np.float32)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def write_mask(path: str | Path, mask: np.ndarray, voxel_size: tuple[float, float]) -> None:
+    """Write a float32 mask; ``voxel_size`` is (x, y) in Angstrom so its extent matches the micrograph."""
+    with atomic_path(path) as temporary:
+        with mrcfile.new(temporary, overwrite=True) as mrc:
+            mrc.set_data(np.ascontiguousarray(mask, dtype=np.float32))
+            mrc.voxel_size = (voxel_size[0], voxel_size[1], 1.0)
+
+
+def write_json(path: str | Path, content: dict) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,274 @@
+"""Cleaning micrographs end to end: read, preprocess, predict, write the mask, score coordinates.
+
+One :class:`Cleaner` holds one loaded model and processes any number of micrographs; reading and
+preprocessing the next micrograph runs in a thread while the network works on the current one.
+A micrograph that fails yields a result with its error; the others carry on. A mask already on
+disk from the same model and scale is reused, so an interrupted run resumes without redoing work.
+Several GPUs get one worker process each (:func:`run_on_devices`).
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from .images import MicrographError, read_mask, read_micrograph, write_json, write_mask
+from .preprocessing import Geometry, area_resize, downsampling_factor, geometry_for, preprocess
+from .prediction import Predictor
+from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, failed_scores,
+                      flagged_fractions, score_coordinates)
+from .thumbnails import render, save_png
+
+
+@dataclass
+class CleaningOptions:
+    box_size: float
+    output_dir: Path
+    particle_diameter: float | None = None  # micrograph px; the box size when None
+    rule: ScoringRule = field(default_factory=ScoringRule)
+    full_size: bool = False
+    thumbnails: bool = False
+    write_masks: bool = True
+    mask_suffix: str = "_mask"  # masks are <stem><suffix>.mrc
+    extra_downsampling: float = 1.0
+
+    @property
+    def diameter(self) -> float:
+        return self.particle_diameter or self.box_size
+
+
+@dataclass
+class Job:
+    """One micrograph to clean, with its coordinates (micrograph pixels, x y) if any."""
+
+    micrograph: Path
+    xy: np.ndarray | None = None
+    pixel_size: float | None = None  # overrides the header's
+    key: str | None = None  # output file stem; the micrograph's stem by default
+    payload: Any = None  # the caller's own data, handed back untouched in the result
+
+    @property
+    def stem(self) -> str:
+        return self.key or Path(self.micrograph).stem
+
+    @property
+    def n_coordinates(self) -> int:
+        return 0 if self.xy is None else len(self.xy)
+
+
+@dataclass
+class Result:
+    job: Job
+    error: str | None
+    summary: dict
+    scores: CoordinateScores | None = None
+    badness: np.ndarray | None = field(default=None, repr=False)  # (H, W, channels), working scale
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Prepared:
+    job: Job
+    working: np.ndarray
+    geometry: Geometry
+    pixel_size: float | None
+    reused: np.ndarray | None  # badness read back from a previous run
+    timings: dict
+
+
+class Cleaner:
+    def __init__(self, predictor: Predictor, options: CleaningOptions):
+        self.predictor = predictor
+        self.card = predictor.card
+        self.options = options
+        self.factor = downsampling_factor(options.box_size * self.card.particle_pixels / 16,
+                                          options.extra_downsampling)
+        options.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def paths(self, job: Job) -> dict[str, Path]:
+        out = self.options.output_dir
+        return {"mask": out / f"{job.stem}{self.options.mask_suffix}.mrc", "classes": out / f"{job.stem}_classes.mrc",
+                "json": out / f"{job.stem}.json", "thumbnail": out / f"{job.stem}.png"}
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[Result]:
+        """Process ``jobs`` in order, preparing the next one while the current one is predicted."""
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = None
+            for job in jobs:
+                upcoming = reader.submit(self._prepare, job)
+                if pending is not None:
+                    yield self._finish(*pending)
+                pending = (job, upcoming)
+            if pending is not None:
+                yield self._finish(*pending)
+
+    def process(self, job: Job) -> Result:
+        return self._finish(job, None)
+
+    def _prepare(self, job: Job) -> _Prepared:
+        started = time.perf_counter()
+        micrograph = read_micrograph(job.micrograph)
+        read_done = time.perf_counter()
+        working, geometry = preprocess(micrograph.data, self.factor, self.card.preprocessing)  # type: ignore[arg-type]
+        timings = {"read": read_done - started, "preprocess": time.perf_counter() - read_done}
+        return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size,
+                         self._previous_badness(job, geometry), timings)
+
+    def _previous_badness(self, job: Job, geometry: Geometry) -> np.ndarray | None:
+        """The badness map of an earlier run with the same model and scale, if complete on disk."""
+        paths = self.paths(job)
+        if not (paths["json"].is_file() and paths["mask"].is_file()):
+            return None
+        import json
+
+        try:
+            previous = json.loads(paths["json"].read_text())
+        except ValueError:
+            return None
+        if (previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
+                or tuple(previous.get("working_shape", ())) != geometry.working_shape):
+            return None
+        channels = [read_mask(paths["mask"])]
+        if len(self.card.classes) > 1:
+            if not paths["classes"].is_file():
+                return None
+            channels += list(read_mask(paths["classes"]))
+        channels = [c if c.shape == geometry.working_shape else area_resize(c, geometry.working_shape)
+                    for c in channels]
+        return np.stack(channels, axis=-1)
+
+    def _finish(self, job: Job, prepared_future) -> Result:
+        try:
+            prepared = prepared_future.result() if prepared_future is not None else self._prepare(job)
+            return self._predict_and_score(prepared)
+        except (MicrographError, OSError, ValueError) as error:
+            message = str(error) if isinstance(error, MicrographError) else f"{job.micrograph}: {error}"
+            scores = failed_scores(job.n_coordinates, f"micrograph failed: {message}") if job.xy is not None else None
+            return Result(job, message, {"micrograph": str(job.micrograph), "error": message}, scores)
+
+    def _predict_and_score(self, prepared: _Prepared) -> Result:
+        job, geometry, timings = prepared.job, prepared.geometry, prepared.timings
+        started = time.perf_counter()
+        reused = prepared.reused is not None
+        badness = prepared.reused if reused else self.predictor.predict(prepared.working)
+        timings["network"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        paths = self.paths(job)
+        if self.options.write_masks and not reused:
+            self._write_masks(paths, badness, geometry, prepared.pixel_size)
+        timings["write"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        scores = None
+        if job.xy is not None:
+            scores = score_coordinates(badness, geometry, job.xy, self.options.diameter, self.card.classes,
+                                       self.options.rule, prepared.pixel_size)
+        timings["score"] = time.perf_counter() - started
+
+        summary = self._summary(job, geometry, badness, prepared.pixel_size, scores, timings, reused)
+        if self.options.thumbnails:
+            centres = None if job.xy is None else geometry.to_working(job.xy)
+            picture = render(prepared.working, badness, self.card.classes, centres,
+                             None if scores is None else scores.accepted,
+                             self.options.diameter / 2 / float(np.mean(geometry.scale)))
+            save_png(picture, paths["thumbnail"])
+            summary["thumbnail"] = paths["thumbnail"].name
+        write_json(paths["json"], summary)
+        return Result(job, None, summary, scores, badness)
+
+    def _write_masks(self, paths: dict[str, Path], badness: np.ndarray, geometry: Geometry,
+                     pixel_size: float | None) -> None:
+        channels = np.moveaxis(badness, -1, 0)
+        shape = geometry.micrograph_shape if self.options.full_size else geometry.working_shape
+        if self.options.full_size:
+            from skimage.transform import resize
+
+            channels = np.stack([resize(c, shape, order=1, mode="edge", anti_aliasing=False) for c in channels])
+        unit = pixel_size or 1.0
+        voxel = (geometry.micrograph_shape[1] * unit / shape[1], geometry.micrograph_shape[0] * unit / shape[0])
+        write_mask(paths["mask"], channels[0], voxel)
+        if len(channels) > 1:
+            write_mask(paths["classes"], channels[1:], voxel)
+
+    def _summary(self, job: Job, geometry: Geometry, badness: np.ndarray, pixel_size: float | None,
+                 scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:
+        fractions = flagged_fractions(badness, self.card.classes)
+        summary = {
+            "micrograph": str(job.micrograph),
+            "model": self.card.name,
+            "model_sha256": self.card.sha256,
+            "classes": self.card.classes,
+            "box_size": self.options.box_size,
+            "particle_diameter": self.options.diameter,
+            "downsampling_factor": self.factor,
+            "micrograph_shape": list(geometry.micrograph_shape),
+            "working_shape": list(geometry.working_shape),
+            "pixel_size": pixel_size,
+            "flagged_fraction": fractions[ANY_CLASS],
+            "mean_badness": float(badness[..., 0].mean()),
+            "class_fractions": {k: v for k, v in fractions.items() if k != ANY_CLASS},
+            "mostly_bad": fractions[ANY_CLASS] > MOSTLY_BAD_FRACTION,
+            "mask": self.paths(job)["mask"].name if self.options.write_masks else None,
+            "mask_reused": reused,
+            "timings": {name: round(seconds, 4) for name, seconds in timings.items()},
+        }
+        if scores is not None:
+            summary["coordinates"] = {"total": len(scores), "accepted": int(scores.accepted.sum()),
+                                      "rejected": int((~scores.accepted).sum()),
+                                      "outside": int(sum(r == "outside micrograph" for r in scores.reason))}
+        return summary
+
+
+def build_cleaner(model_path: str | Path | None, options: CleaningOptions, augmentation: str = "none",
+                  batch_size: int = 8) -> Cleaner:
+    from .model_files import load_model
+
+    model, card = load_model(model_path)
+    return Cleaner(Predictor(model, card, augmentation, batch_size), options)  # type: ignore[arg-type]
+
+
+_WORKER_CLEANER: Cleaner | None = None
+
+
+def _start_worker(devices, threads, model_path, options, augmentation, batch_size) -> None:
+    from .devices import configure
+
+    global _WORKER_CLEANER
+    configure(devices.get(), threads)
+    _WORKER_CLEANER = build_cleaner(model_path, options, augmentation, batch_size)
+
+
+def _work(job: Job) -> Result:
+    result = _WORKER_CLEANER.process(job)  # type: ignore[union-attr]
+    result.badness = None  # not worth sending between processes
+    return result
+
+
+def run_on_devices(jobs: list[Job], gpus: list[str] | None, threads: int | None, model_path,
+                   options: CleaningOptions, augmentation: str = "none", batch_size: int = 8) -> Iterator[Result]:
+    """Run ``jobs`` on the CPU (in this process) or with one worker process per GPU, model loaded once each."""
+    if not gpus or len(gpus) == 1:
+        from .devices import configure
+
+        configure(gpus[0] if gpus else None, threads)
+        yield from build_cleaner(model_path, options, augmentation, batch_size).run(jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    devices = context.Manager().Queue()
+    for gpu in gpus:
+        devices.put(gpu)
+    with ProcessPoolExecutor(len(gpus), mp_context=context, initializer=_start_worker,
+                             initargs=(devices, threads, model_path, options, augmentation, batch_size)) as pool:
+        for future in as_completed([pool.submit(_work, job) for job in jobs]):
+            yield future.result()

@@ -1,0 +1,158 @@
+"""Running the network over a working image: whole-image passes, seam-free tiles, and TTA.
+
+A fully convolutional model sees the whole working image in one pass (a K3 micrograph at box 200
+is only ~460x330 working pixels). Only when the image exceeds ``max_pixels`` (or the model has a
+fixed input, like the original's 256x256) is it cut into overlapping tiles, whose predictions are
+blended with a smooth window so that no seams appear. Test-time augmentation uses the exact
+dihedral transforms (flips and 90-degree rotations), which need no interpolation.
+"""
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import numpy as np
+
+from .model_files import ModelCard
+
+Augmentation = Literal["none", "flips", "d8"]
+AUGMENTATIONS: tuple[str, ...] = ("none", "flips", "d8")
+
+# (rotations by 90 degrees, transpose) pairs; each is its own exact inverse when undone in reverse order
+_TRANSFORMS: dict[str, list[tuple[int, bool]]] = {
+    "none": [(0, False)],
+    "flips": [(0, False), (2, False), (1, True), (3, True)],  # identity, both flips, up-down, left-right
+    "d8": [(k, t) for t in (False, True) for k in range(4)],
+}
+
+
+def _forward(image: np.ndarray, rotations: int, transpose: bool) -> np.ndarray:
+    if transpose:
+        image = np.swapaxes(image, 0, 1)
+    return np.rot90(image, rotations, axes=(0, 1))
+
+
+def _inverse(image: np.ndarray, rotations: int, transpose: bool) -> np.ndarray:
+    image = np.rot90(image, -rotations, axes=(0, 1))
+    return np.swapaxes(image, 0, 1) if transpose else image
+
+
+def blending_window(side: int, ramp: int) -> np.ndarray:
+    """1-D weights: raised-cosine ramps of ``ramp`` px at both ends, flat in between, never zero."""
+    weights = np.ones(side, dtype=np.float64)
+    if ramp > 0:
+        rising = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+        weights[:ramp] = rising
+        weights[side - ramp:] = rising[::-1]
+    return np.maximum(weights, 1e-3)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis: stride ``tile - overlap``, the last tile flush with the end."""
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+class Predictor:
+    """Owns a loaded model and turns working images into badness maps (H, W, channels) in 0..1.
+
+    Load it once per process and call :meth:`predict` for every micrograph.
+    """
+
+    def __init__(self, model, card: ModelCard, augmentation: Augmentation = "none", batch_size: int = 8,
+                 max_pixels: int = 1024 * 1024, tile_size: int = 512, overlap: int = 128):
+        if augmentation not in _TRANSFORMS:
+            raise ValueError(f"unknown test-time augmentation {augmentation!r}; choose from {AUGMENTATIONS}")
+        self.model = model
+        self.card = card
+        self.augmentation = augmentation
+        self.batch_size = max(1, int(batch_size))
+        self.max_pixels = max_pixels
+        if card.tile_size:  # fixed-input model: tiles of its size, half overlapping as the original did
+            self.tile_size, self.overlap = card.tile_size, card.tile_size // 2
+        else:
+            self.tile_size, self.overlap = tile_size, overlap
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image, dtype=np.float32)
+        variants = [_forward(image, *transform) for transform in _TRANSFORMS[self.augmentation]]
+        plans = [self._plan(variant.shape) for variant in variants]
+        pieces = [(index, piece) for index, (variant, plan) in enumerate(zip(variants, plans))
+                  for piece in plan.pieces(variant)]
+        outputs = self._run([piece for _, piece in pieces])
+        total = None
+        for index, (variant, plan) in enumerate(zip(variants, plans)):
+            mine = [output for (owner, _), output in zip(pieces, outputs) if owner == index]
+            stitched = _inverse(plan.stitch(mine), *_TRANSFORMS[self.augmentation][index])
+            total = stitched if total is None else total + stitched
+        return np.clip(total / len(variants), 0.0, 1.0).astype(np.float32)
+
+    def _plan(self, shape: tuple[int, int]) -> "_Plan":
+        fits_whole = self.card.tile_size is None and shape[0] * shape[1] <= self.max_pixels
+        if fits_whole:
+            return _WholeImage(shape, self.card.size_multiple)
+        return _Tiles(shape, self.tile_size, self.overlap)
+
+    def _run(self, pieces: list[np.ndarray]) -> list[np.ndarray]:
+        """Run the model on equally shaped groups of pieces, ``batch_size`` at a time."""
+        outputs: list[np.ndarray | None] = [None] * len(pieces)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, piece in enumerate(pieces):
+            groups.setdefault(piece.shape, []).append(index)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                batch = np.stack([pieces[i] for i in chunk])[..., np.newaxis]
+                result = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
+                for i, output in zip(chunk, result):
+                    outputs[i] = output
+        return outputs  # type: ignore[return-value]
+
+
+class _Plan:
+    pieces: Callable[[np.ndarray], list[np.ndarray]]
+    stitch: Callable[[list[np.ndarray]], np.ndarray]
+
+
+class _WholeImage(_Plan):
+    """One pass over the image, reflect-padded at the bottom/right to the network's size multiple."""
+
+    def __init__(self, shape: tuple[int, int], multiple: int):
+        self.shape = shape
+        self.padded = tuple(-(-side // multiple) * multiple for side in shape)
+
+    def pieces(self, image: np.ndarray) -> list[np.ndarray]:
+        padding = [(0, self.padded[0] - self.shape[0]), (0, self.padded[1] - self.shape[1])]
+        return [np.pad(image, padding, mode="reflect")]
+
+    def stitch(self, outputs: list[np.ndarray]) -> np.ndarray:
+        return outputs[0][:self.shape[0], :self.shape[1]]
+
+
+class _Tiles(_Plan):
+    """Overlapping tiles blended with a smooth window; images smaller than a tile are padded."""
+
+    def __init__(self, shape: tuple[int, int], tile: int, overlap: int):
+        self.shape = shape
+        self.tile = tile
+        self.padded = (max(shape[0], tile), max(shape[1], tile))
+        self.origins = [(y, x) for y in tile_starts(self.padded[0], tile, overlap)
+                        for x in tile_starts(self.padded[1], tile, overlap)]
+        ramp = blending_window(tile, overlap)
+        self.window = np.outer(ramp, ramp)[..., np.newaxis]
+
+    def pieces(self, image: np.ndarray) -> list[np.ndarray]:
+        padding = [(0, self.padded[0] - self.shape[0]), (0, self.padded[1] - self.shape[1])]
+        image = np.pad(image, padding, mode="reflect")
+        return [image[y:y + self.tile, x:x + self.tile] for y, x in self.origins]
+
+    def stitch(self, outputs: list[np.ndarray]) -> np.ndarray:
+        channels = outputs[0].shape[-1]
+        total = np.zeros(self.padded + (channels,), dtype=np.float64)
+        weight = np.zeros(self.padded + (1,), dtype=np.float64)
+        for (y, x), output in zip(self.origins, outputs):
+            total[y:y + self.tile, x:x + self.tile] += output * self.window
+            weight[y:y + self.tile, x:x + self.tile] += self.window
+        return (total / weight)[:self.shape[0], :self.shape[1]]

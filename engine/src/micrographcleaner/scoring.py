@@ -1,0 +1,121 @@
+"""Scoring particle coordinates against a badness map.
+
+goodness = 1 - mean badness over the particle's disc (diameter = box size unless given), measured
+at the working resolution; distance = from the coordinate to the nearest bad pixel (badness >= 0.5).
+Every coordinate gets a decision and a reason, so nothing is dropped without a trace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .preprocessing import Geometry
+
+BAD_LEVEL = 0.5
+"""A working pixel with badness at or above this is a bad pixel."""
+
+MOSTLY_BAD_FRACTION = 0.8
+"""Above this flagged fraction the micrograph is reported as mostly bad (the original's sizeThr)."""
+
+ANY_CLASS = "any"
+
+
+@dataclass
+class ScoringRule:
+    """How coordinates are judged: goodness threshold and minimum distances (per class or 'any')."""
+
+    threshold: float | None = None  # keep goodness >= threshold; None keeps all (score only)
+    min_distance: dict[str, float] = field(default_factory=dict)  # class name or 'any' -> distance
+
+
+@dataclass
+class CoordinateScores:
+    goodness: np.ndarray  # (N,) in 0..1
+    distance: np.ndarray  # (N,) to the nearest bad pixel of any class (inf when there is none)
+    class_distance: dict[str, np.ndarray]  # per class, when the model has classes
+    accepted: np.ndarray  # (N,) bool
+    reason: list[str]  # "accepted", "low goodness", "near <class>", "outside micrograph"
+
+    def __len__(self) -> int:
+        return len(self.goodness)
+
+
+def flagged_fractions(badness: np.ndarray, class_names: list[str]) -> dict[str, float]:
+    """Fraction of the micrograph flagged bad overall ('any') and per class."""
+    flagged = badness >= BAD_LEVEL
+    fractions = {ANY_CLASS: float(flagged[..., 0].mean())}
+    for channel, name in enumerate(class_names[1:], start=1):
+        fractions[name] = float(flagged[..., channel].mean())
+    return fractions
+
+
+def disc_mean(values: np.ndarray, centres: np.ndarray, radius: float) -> np.ndarray:
+    """Mean of ``values`` (H, W) over discs at continuous (x, y) ``centres``; off-image pixels ignored.
+
+    Pixels whose centres lie within ``radius`` count; the pixel nearest to the centre always counts.
+    """
+    height, width = values.shape
+    reach = int(np.ceil(radius)) + 1
+    offsets = np.arange(-reach, reach + 1)
+    nearest = np.rint(centres).astype(np.int64)  # (N, 2) x, y
+    xs = nearest[:, 0, None, None] + offsets[None, None, :]
+    ys = nearest[:, 1, None, None] + offsets[None, :, None]
+    distance2 = (xs - centres[:, 0, None, None]) ** 2 + (ys - centres[:, 1, None, None]) ** 2
+    inside_disc = (distance2 <= radius ** 2) | ((xs == nearest[:, 0, None, None]) & (ys == nearest[:, 1, None, None]))
+    on_image = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+    counted = inside_disc & on_image
+    gathered = values[np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)]
+    count = counted.sum(axis=(1, 2))
+    total = np.where(counted, gathered, 0.0).sum(axis=(1, 2))
+    return np.where(count > 0, total / np.maximum(count, 1), 1.0)
+
+
+def distance_to_bad(bad: np.ndarray, centres: np.ndarray, unit_per_pixel: float) -> np.ndarray:
+    """Distance from each centre's nearest working pixel to the nearest bad pixel, in output units."""
+    if not bad.any():
+        return np.full(len(centres), np.inf)
+    distances = ndimage.distance_transform_edt(~bad)
+    height, width = bad.shape
+    xs = np.clip(np.rint(centres[:, 0]).astype(np.int64), 0, width - 1)
+    ys = np.clip(np.rint(centres[:, 1]).astype(np.int64), 0, height - 1)
+    return distances[ys, xs] * unit_per_pixel
+
+
+def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, diameter: float,
+                      class_names: list[str], rule: ScoringRule,
+                      pixel_size: float | None = None) -> CoordinateScores:
+    """Score micrograph-pixel coordinates ``xy`` (N, 2) against ``badness`` (H, W, channels).
+
+    Distances are in Angstrom when ``pixel_size`` is known, in micrograph pixels otherwise.
+    """
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    centres = geometry.to_working(xy)
+    scale = float(np.mean(geometry.scale))
+    goodness = 1.0 - disc_mean(badness[..., 0], centres, diameter / 2.0 / scale)
+    unit = scale * (pixel_size or 1.0)
+    distance = distance_to_bad(badness[..., 0] >= BAD_LEVEL, centres, unit)
+    class_distance = {name: distance_to_bad(badness[..., channel] >= BAD_LEVEL, centres, unit)
+                      for channel, name in enumerate(class_names[1:], start=1)}
+
+    height, width = geometry.micrograph_shape
+    outside = (xy[:, 0] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] < 0) | (xy[:, 1] > height - 1)
+    reasons = np.full(len(xy), "accepted", dtype=object)
+    for name, limit in rule.min_distance.items():
+        measured = distance if name == ANY_CLASS else class_distance.get(name)
+        if measured is None:
+            raise ValueError(f"minimum distance given for class {name!r}, but the model's classes are "
+                             f"{class_names[1:] or 'none'}")
+        reasons[(reasons == "accepted") & (measured < limit)] = f"near {'bad region' if name == ANY_CLASS else name}"
+    if rule.threshold is not None:
+        reasons[goodness < rule.threshold] = "low goodness"
+    reasons[outside] = "outside micrograph"
+    return CoordinateScores(goodness=goodness, distance=distance, class_distance=class_distance,
+                            accepted=reasons == "accepted", reason=list(reasons))
+
+
+def failed_scores(count: int, reason: str) -> CoordinateScores:
+    """Scores for the coordinates of a micrograph that could not be processed: all rejected."""
+    return CoordinateScores(goodness=np.full(count, np.nan), distance=np.full(count, np.nan), class_distance={},
+                            accepted=np.zeros(count, dtype=bool), reason=[reason] * count)
