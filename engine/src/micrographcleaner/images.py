@@ -78,12 +78,17 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
+    import logging
+
     import tifffile
 
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # damaged files are reported below
     try:
         data = tifffile.imread(path)
     except Exception as error:  # tifffile raises many types for damaged files
         raise MicrographError(path, f"not a readable TIFF file ({error})") from error
+    if data.size == 0:
+        raise MicrographError(path, "not a readable TIFF file (no image data)")
     data = np.squeeze(data)
     if data.ndim != 2:
         raise MicrographError(path, f"expected a 2-D image, found shape {data.shape}")

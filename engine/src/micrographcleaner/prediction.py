@@ -36,14 +36,16 @@ def _inverse(image: np.ndarray, rotations: int, transpose: bool) -> np.ndarray:
     return np.swapaxes(image, 0, 1) if transpose else image
 
 
-def blending_window(side: int, ramp: int) -> np.ndarray:
-    """1-D weights: raised-cosine ramps of ``ramp`` px at both ends, flat in between, never zero."""
+def blending_window(side: int, overlap: int) -> np.ndarray:
+    """1-D tile weights: ~0 in the outer quarter of the overlap (where a tile lacks context), then a
+    raised-cosine ramp to 1 over its middle half; the ramps of neighbouring tiles cross-fade."""
     weights = np.ones(side, dtype=np.float64)
+    guard, ramp = overlap // 4, overlap - 2 * (overlap // 4)
     if ramp > 0:
-        rising = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
-        weights[:ramp] = rising
-        weights[side - ramp:] = rising[::-1]
-    return np.maximum(weights, 1e-3)
+        rising = np.concatenate([np.zeros(guard), 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)])
+        weights[:len(rising)] = rising
+        weights[side - len(rising):] = rising[::-1]
+    return np.maximum(weights, 1e-6)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -62,7 +64,7 @@ class Predictor:
     """
 
     def __init__(self, model, card: ModelCard, augmentation: Augmentation = "none", batch_size: int = 8,
-                 max_pixels: int = 1024 * 1024, tile_size: int = 512, overlap: int = 128):
+                 max_pixels: int = 1024 * 1024, tile_size: int = 512, overlap: int = 128, margin: int = 16):
         if augmentation not in _TRANSFORMS:
             raise ValueError(f"unknown test-time augmentation {augmentation!r}; choose from {AUGMENTATIONS}")
         self.model = model
@@ -70,13 +72,21 @@ class Predictor:
         self.augmentation = augmentation
         self.batch_size = max(1, int(batch_size))
         self.max_pixels = max_pixels
+        self.margin = margin
         if card.tile_size:  # fixed-input model: tiles of its size, half overlapping as the original did
             self.tile_size, self.overlap = card.tile_size, card.tile_size // 2
         else:
             self.tile_size, self.overlap = tile_size, overlap
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        image = np.asarray(image, dtype=np.float32)
+        """Badness (H, W, channels) for a working image (H, W)."""
+        # Mirrored context around the image, so that its borders are judged like its interior, and up
+        # to the network's size multiple: whole-image and tiled passes then see the same canvas.
+        margin, multiple = self.margin, self.card.size_multiple
+        height, width = image.shape
+        extra = [(-(side + 2 * margin)) % multiple for side in (height, width)]
+        image = np.pad(np.asarray(image, dtype=np.float32),
+                       [(margin, margin + extra[0]), (margin, margin + extra[1])], mode="reflect")
         variants = [_forward(image, *transform) for transform in _TRANSFORMS[self.augmentation]]
         plans = [self._plan(variant.shape) for variant in variants]
         pieces = [(index, piece) for index, (variant, plan) in enumerate(zip(variants, plans))
@@ -87,6 +97,7 @@ class Predictor:
             mine = [output for (owner, _), output in zip(pieces, outputs) if owner == index]
             stitched = _inverse(plan.stitch(mine), *_TRANSFORMS[self.augmentation][index])
             total = stitched if total is None else total + stitched
+        total = total[margin:margin + height, margin:margin + width]
         return np.clip(total / len(variants), 0.0, 1.0).astype(np.float32)
 
     def _plan(self, shape: tuple[int, int]) -> "_Plan":
