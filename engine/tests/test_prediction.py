@@ -29,7 +29,8 @@ def test_tiles_cover_the_axis_flush_with_both_ends():
 def test_blending_window_is_smooth_and_positive():
     window = blending_window(128, 32)
     assert window.min() > 0 and window[64] == 1
-    assert np.abs(np.diff(window)).max() < 0.06
+    assert window[:8].max() < 1e-5  # the outer quarter of the overlap lacks context: ignored
+    assert np.abs(np.diff(window)).max() < 0.11
 
 
 def test_tiled_and_untiled_agree_everywhere(loaded, working_image):
