@@ -34,7 +34,7 @@ def model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def two_class_model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models2") / "discs2.keras"
-    train_disc_model(path, n_outputs=2, epochs=10)
+    train_disc_model(path, n_outputs=2)
     return path
 
 

@@ -1,0 +1,200 @@
+"""End to end through the command lines, on micrographs with a known dark disc."""
+import json
+import os
+
+import mrcfile
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import BOX, DISC, write_mrc
+from micrographcleaner.cli import main
+from micrographcleaner.coordinates import read_coordinates
+from micrographcleaner.legacy_cli import main as clean_mics
+from synthetic import disc_micrograph
+
+INSIDE = [(200, 300), (230, 280)]  # on the disc
+OUTSIDE = [(520, 120), (560, 560)]  # far from it
+
+
+def write_pos(path, points):
+    rows = "\n".join(f"{x} {y}" for x, y in points)
+    path.write_text(f"# XMIPP_STAR_1 *\n#\ndata_particles\nloop_\n _xcoor\n _ycoor\n{rows}\n")
+    return path
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def test_predict_writes_small_mask_and_json(disc_mrc, model_path, tmp_path):
+    out = tmp_path / "out"
+    assert run("predict", disc_mrc, "--box-size", BOX, "--output-dir", out, "--model", model_path,
+               "--gpus", "cpu", "--quiet") == 0
+    with mrcfile.open(out / "disc_mask.mrc") as mrc:
+        mask = mrc.data.copy()
+        assert mask.shape == (320, 320) and mask.dtype == np.float32
+        assert mrc.voxel_size.x == pytest.approx(640 * 1.5 / 320)  # extent = the micrograph's
+    x, y, _ = DISC
+    assert mask[int(y / 2), int(x / 2)] > 0.9 and mask[60, 260] < 0.5
+    summary = json.loads((out / "disc.json").read_text())
+    assert summary["downsampling_factor"] == 2.0 and summary["model"] == "discs"
+    assert summary["flagged_fraction"] == pytest.approx(np.pi * 90 ** 2 / 640 ** 2, abs=0.01)
+    assert set(summary["timings"]) == {"read", "preprocess", "network", "write", "score"}
+    assert not summary["mostly_bad"]
+
+
+def test_score_accepts_clean_rejects_disc_and_keeps_everything(disc_mrc, model_path, tmp_path):
+    coords = write_pos(tmp_path / "disc.pos", INSIDE + OUTSIDE + [(700, 10)])
+    out = tmp_path / "out"
+    assert run("score", disc_mrc, "--coords", coords, "--box-size", BOX, "--output-dir", out, "--model",
+               model_path, "--threshold", 0.7, "--thumbnails", "--gpus", "cpu", "--quiet") == 0
+    accepted = read_coordinates(out / "disc.pos")
+    rejected = read_coordinates(out / "rejected" / "disc.pos")
+    assert sorted(map(tuple, accepted.xy)) == sorted(OUTSIDE)
+    assert sorted(map(tuple, rejected.xy)) == sorted(INSIDE + [(700, 10)])  # 700 is off the micrograph
+    text = (out / "disc.pos").read_text()
+    assert text.startswith("# XMIPP_STAR_1 *") and "_goodRegionScore" in text and "_distanceToBad" in text
+    summary = json.loads((out / "disc.json").read_text())
+    assert summary["coordinates"] == {"total": 5, "accepted": 2, "rejected": 3, "outside": 1}
+    picture = Image.open(out / "disc.png")
+    assert min(picture.size) >= 512 and np.asarray(picture).std() > 10
+
+
+def test_bad_micrographs_fail_alone(disc_mrc, model_path, tmp_path, capsys):
+    broken = {"nan.mrc": np.where(np.eye(64) > 0, np.nan, 1).astype(np.float32),
+              "flat.mrc": np.ones((64, 64), np.float32)}
+    for name, data in broken.items():
+        write_mrc(tmp_path / name, data)
+    (tmp_path / "junk.mrc").write_bytes(b"\x00" * 100)
+    out = tmp_path / "out"
+    status = run("predict", tmp_path / "nan.mrc", tmp_path / "flat.mrc", tmp_path / "junk.mrc", disc_mrc,
+                 tmp_path / "missing.mrc", "--box-size", BOX, "--output-dir", out, "--model", model_path,
+                 "--gpus", "cpu", "--quiet")
+    errors = capsys.readouterr().err
+    assert status == 3
+    assert (out / "disc_mask.mrc").is_file() and (out / "disc.json").is_file()
+    for name, reason in [("nan.mrc", "NaN"), ("flat.mrc", "constant"), ("junk.mrc", "not a readable MRC"),
+                         ("missing.mrc", "file not found")]:
+        assert f"{tmp_path / name}: " in errors and reason in errors
+    assert "4 of 5 micrographs failed" in errors
+
+
+def test_rerun_reuses_masks(disc_mrc, model_path, tmp_path):
+    out = tmp_path / "out"
+    args = ["predict", disc_mrc, "--box-size", BOX, "--output-dir", out, "--model", model_path, "--quiet",
+            "--gpus", "cpu"]
+    assert run(*args) == 0
+    before = os.stat(out / "disc_mask.mrc").st_mtime_ns
+    assert run(*args) == 0
+    assert os.stat(out / "disc_mask.mrc").st_mtime_ns == before
+    assert json.loads((out / "disc.json").read_text())["mask_reused"] is True
+    assert run(*args[:-2], "--box-size", 40) == 0  # another scale: predicted again
+    assert os.stat(out / "disc_mask.mrc").st_mtime_ns != before
+
+
+def test_full_size_mask(disc_mrc, model_path, tmp_path):
+    out = tmp_path / "out"
+    assert run("predict", disc_mrc, "--box-size", BOX, "--output-dir", out, "--model", model_path,
+               "--full-size", "--quiet", "--gpus", "cpu") == 0
+    with mrcfile.open(out / "disc_mask.mrc") as mrc:
+        assert mrc.data.shape == (640, 640) and mrc.voxel_size.x == pytest.approx(1.5)
+
+
+def test_matching_by_suffix_and_mapping(disc_mrc, model_path, tmp_path):
+    star = tmp_path / "coords" / "disc_autopick.star"
+    star.parent.mkdir()
+    star.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n200 300\n520 120\n")
+    out = tmp_path / "out"
+    assert run("score", disc_mrc, "--coords", star.parent, "--box-size", BOX, "--output-dir", out,
+               "--model", model_path, "--threshold", 0.7, "--quiet", "--gpus", "cpu") == 0
+    assert read_coordinates(out / "disc_autopick.star").xy.tolist() == [[520, 120]]
+    renamed = tmp_path / "picks_17.txt"
+    renamed.write_text("200 300\n520 120\n")
+    mapping = tmp_path / "mapping.txt"
+    mapping.write_text(f"{renamed.name} {disc_mrc.name}\n")
+    assert run("score", disc_mrc, "--coords", renamed, "--mapping", mapping, "--box-size", BOX,
+               "--output-dir", out, "--model", model_path, "--threshold", 0.7, "--quiet", "--gpus", "cpu") == 0
+    assert read_coordinates(out / "rejected" / "picks_17.txt").xy.tolist() == [[200, 300]]
+
+
+def test_usage_errors(disc_mrc, tmp_path, capsys):
+    assert run("predict", disc_mrc, "--box-size", BOX, "--output-dir", tmp_path, "--model",
+               tmp_path / "none.keras") == 2
+    assert "none.keras: model file not found" in capsys.readouterr().err
+    assert run("predict", disc_mrc, "--box-size", 0, "--output-dir", tmp_path) == 2
+    with pytest.raises(SystemExit) as caught:
+        run("predict", disc_mrc, "--output-dir", tmp_path)
+    assert caught.value.code == 2
+
+
+def test_batch_manifest_keeps_ids_and_every_coordinate(disc_mrc, model_path, tmp_path):
+    write_mrc(tmp_path / "flat.mrc", np.ones((64, 64), np.float32))
+    points = INSIDE + OUTSIDE
+    manifest = {
+        "output_dir": str(tmp_path / "out"), "box_size": BOX, "model": str(model_path), "threshold": 0.7,
+        "gpus": "cpu", "thumbnails": True,
+        "micrographs": [
+            {"id": 11, "path": str(disc_mrc), "key": "mic011",
+             "coordinates": {"id": [101, 102, 103, 104], "x": [p[0] for p in points], "y": [p[1] for p in points]}},
+            {"id": 12, "path": str(tmp_path / "flat.mrc"), "coordinates": {"id": [201], "x": [5.0], "y": [5.0]}},
+        ],
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    status = run("batch", tmp_path / "manifest.json", "--result", tmp_path / "result.json", "--quiet")
+    assert status == 3
+    result = json.loads((tmp_path / "result.json").read_text())
+    good, bad = result["micrographs"]
+    assert good["id"] == 11 and good["ok"] and good["mask"].endswith("mic011_mask.mrc")
+    assert os.path.isfile(good["thumbnail"])
+    assert good["coordinates"]["id"] == [101, 102, 103, 104]
+    assert good["coordinates"]["accepted"] == [False, False, True, True]
+    assert all(0 <= g <= 1 for g in good["coordinates"]["goodness"])
+    assert bad["id"] == 12 and not bad["ok"] and "constant image" in bad["error"]
+    assert bad["coordinates"]["accepted"] == [False]
+    assert bad["coordinates"]["reason"][0].startswith("micrograph failed:")
+
+
+def test_two_class_model_reports_classes(disc_mrc, two_class_model_path, tmp_path):
+    out = tmp_path / "out"
+    coords = write_pos(tmp_path / "disc.pos", INSIDE + OUTSIDE)
+    assert run("score", disc_mrc, "--coords", coords, "--box-size", BOX, "--output-dir", out, "--model",
+               two_class_model_path, "--min-distance", "class1=10", "--quiet", "--gpus", "cpu") == 0
+    summary = json.loads((out / "disc.json").read_text())
+    assert set(summary["class_fractions"]) == {"class1"}
+    with mrcfile.open(out / "disc_classes.mrc") as mrc:
+        assert mrc.data.shape == (1, 320, 320)
+    assert "_distanceToClass1" in (out / "disc.pos").read_text()
+    assert len(read_coordinates(out / "rejected" / "disc.pos").xy) >= 2
+
+
+def test_legacy_model_runs_through_predict(legacy_model_path, tmp_path):
+    image, _ = disc_micrograph((300, 400), [(100, 100, 40)], seed=2)
+    mic = write_mrc(tmp_path / "small.mrc", image)
+    out = tmp_path / "out"
+    assert run("predict", mic, "--box-size", 16, "--output-dir", out, "--model", legacy_model_path,
+               "--quiet", "--gpus", "cpu") == 0  # 300x400 working pixels: padded, not refused
+    assert json.loads((out / "small.json").read_text())["model"] == "defaultModel.h5"
+
+
+def test_clean_mics_flags_and_outputs(disc_mrc, model_path, tmp_path):
+    coords_in, coords_out, masks = tmp_path / "in", tmp_path / "out", tmp_path / "masks"
+    coords_in.mkdir()
+    write_pos(coords_in / "disc.pos", [(x * 2, y * 2) for x, y in INSIDE + OUTSIDE])  # picked at 2x
+    status = clean_mics(["-i", str(disc_mrc), "-c", str(coords_in), "-o", str(coords_out), "-b", str(BOX),
+                         "-s", "2", "-p", str(masks), "-d", str(model_path), "--deepThr", "0.3", "-g", "-1"])
+    assert status == 0
+    with mrcfile.open(masks / "disc.mrc") as mrc:
+        assert mrc.data.shape == (640, 640)  # the original's full-size masks
+    kept = read_coordinates(coords_out / "disc.pos")
+    assert sorted(map(tuple, kept.xy)) == sorted((x * 2, y * 2) for x, y in OUTSIDE)
+    assert "_goodRegionScore" in (coords_out / "disc.pos").read_text()
+    assert len(read_coordinates(coords_out / "rejected" / "disc.pos").xy) == 2
+
+
+def test_clean_mics_argument_rules(disc_mrc, tmp_path):
+    with pytest.raises(SystemExit) as caught:
+        clean_mics(["-i", str(disc_mrc), "-b", "32"])
+    assert caught.value.code == 2
+    with pytest.raises(SystemExit):
+        clean_mics(["-i", str(disc_mrc), "-b", "32", "-c", str(tmp_path)])
