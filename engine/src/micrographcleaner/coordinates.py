@@ -7,9 +7,7 @@ to write the same file again with some rows dropped and a few columns added.
 
 from __future__ import annotations
 
-import os
 import re
-
 from dataclasses import dataclass, field
 from pathlib import Path
 

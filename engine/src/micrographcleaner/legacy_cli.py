@@ -21,7 +21,6 @@ import numpy as np
 from .cli import EXIT_USAGE, _report, expand_micrographs, run_jobs, write_scored_coordinates
 from .coordinates import CoordinateFileError, match_coordinate_files, read_coordinates
 from .pipeline import CleaningOptions, Job
-from .scoring import ScoringRule
 
 COORDINATE_SUFFIXES = (".pos", ".star", ".txt", ".tab", ".box")
 

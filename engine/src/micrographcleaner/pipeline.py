@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from .images import MicrographError, read_mask, read_micrograph, write_json, write_mask
-from .preprocessing import Geometry, area_resize, downsampling_factor, geometry_for, preprocess
+from .preprocessing import Geometry, area_resize, downsampling_factor, preprocess
 from .prediction import Predictor
 from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, failed_scores,
                       flagged_fractions, score_coordinates)
