@@ -1,0 +1,366 @@
+"""Speed benchmark: this engine versus the original MicrographCleaner, on the CPU.
+
+For each micrograph size (1024x1024, 4096x4096, K3 5760x4092; box 200) it
+
+1. generates deterministic synthetic micrographs (noise, particles, dark blobs, carbon edges)
+   with their particle coordinates and bad-region truth, cached under results/cache/;
+2. builds the paper-size U-Net weights once (fixed seed, briefly trained on synthetic scenes;
+   make_weights.py) and saves them as our .keras and as the original's 256x256x1 .h5;
+3. times our predict+score path per stage (run_ours.py) with --tta none and --tta d8, and the
+   original (run_original.py, in its own venv), each measurement in a fresh process after
+   loading the model and cleaning one warm-up micrograph of the same size; peak memory is each
+   process's own peak resident set size;
+4. compares the masks (IoU at 0.5, at the working scale) with each other and with the truth;
+5. prints the tables and writes them to results/benchmark_speed.{md,json}.
+
+Run from anywhere with the engine's venv::
+
+    python benchmarks/benchmark_speed.py [--sizes 1k,4k,k3] [--quick] [--upstream-venv DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from scenes import random_scene, render
+
+from micrographcleaner.preprocessing import area_resize
+
+BENCHMARKS = Path(__file__).resolve().parent
+RESULTS = BENCHMARKS / "results"
+SIZES: dict[str, tuple[int, int]] = {"1k": (1024, 1024), "4k": (4096, 4096), "k3": (4092, 5760)}  # (rows, cols)
+BOX_SIZE = 200
+BAD_LEVEL = 0.5
+ORIGINAL_PACKAGE = "micrograph-cleaner-em==1.0.2"
+# micrograph-cleaner-em's own requirements, with tensorflow-cpu instead of tensorflow[and-cuda]
+# (which would pull several GB of CUDA libraries that a CPU benchmark never uses)
+ORIGINAL_REQUIREMENTS = ["tensorflow-cpu", "keras>=3.2", "numpy>=1.26", "scipy>=1.10", "h5py>=3.10",
+                         "joblib>=1.4", "pandas>=2.3", "scikit-image>=0.22", "opencv-python-headless>=4.8",
+                         "pillow>=10.0", "imageio>=2.31", "mrcfile>=1.5", "matplotlib>=3.8", "tqdm>=4.66",
+                         "click>=8.1", "protobuf>=3.20,<6", "setuptools_scm"]
+WORKER_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class Measurement:
+    """One worker process's report, reduced to means over its timed micrographs."""
+
+    label: str  # "ours", "ours d8" or "original"
+    report: dict
+
+    @property
+    def runs(self) -> list[dict]:
+        return [run for run in self.report["runs"] if run["error"] is None]
+
+    @property
+    def error(self) -> str | None:
+        failed = [run["error"] for run in self.report["runs"] if run["error"] is not None]
+        return failed[0] if failed else None
+
+    @property
+    def wall(self) -> float | None:
+        return float(np.mean([run["wall"] for run in self.runs])) if self.runs else None
+
+    def stage(self, name: str) -> float | None:
+        values = [run["timings"][name] for run in self.runs if name in run["timings"]]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def peak_mb(self) -> float:
+        return self.report["peak_rss_mb"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES),
+                        help=f"comma-separated subset of {', '.join(SIZES)} (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one timed micrograph per size and 60 s of training (unless given explicitly)")
+    parser.add_argument("--repeats", type=int, help="timed micrographs per size (default 3, --quick 1)")
+    parser.add_argument("--train-seconds", type=float,
+                        help="CPU training time for the weights; 0 = untrained (default 240, --quick 60)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the network weights (default 0)")
+    parser.add_argument("--upstream-venv", type=Path, default=RESULTS / "upstream-venv",
+                        help="venv with the original tool; created there when missing (default: %(default)s)")
+    args = parser.parse_args()
+    args.sizes = [size.strip() for size in args.sizes.split(",") if size.strip()]
+    unknown = [size for size in args.sizes if size not in SIZES]
+    if unknown or not args.sizes:
+        parser.error(f"--sizes: unknown {unknown}; choose from {', '.join(SIZES)}")
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.train_seconds is None:
+        args.train_seconds = 60.0 if args.quick else 240.0
+    return args
+
+
+# ---------------------------------------------------------------- inputs: micrographs and weights
+
+def micrograph_paths(size: str, count: int) -> list[Path]:
+    """The cached micrographs of ``size`` (index 0 is the warm-up one), generated when missing."""
+    folder = RESULTS / "cache" / "micrographs"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        path = folder / f"{size}_{index}.mrc"
+        if not path.with_name(f"{path.stem}_scene.json").is_file():  # written last: the completion mark
+            generate_micrograph(path, SIZES[size], seed=[index, *SIZES[size]])
+        paths.append(path)
+    return paths
+
+
+def generate_micrograph(path: Path, shape: tuple[int, int], seed: list[int]) -> None:
+    """Write a synthetic float32 micrograph and, beside it, its particles, truth and scene."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    scene = random_scene(shape[0], shape[1], BOX_SIZE, rng)
+    image, truth = render(scene, 1.0, rng)
+    temporary = path.with_suffix(".tmp")
+    with mrcfile.new(temporary, overwrite=True) as mrc:
+        mrc.set_data(image)
+        mrc.voxel_size = 1.0
+    temporary.replace(path)
+    np.save(path.with_name(f"{path.stem}_particles.npy"), scene.particle_xy)
+    np.savez_compressed(path.with_name(f"{path.stem}_truth.npz"), truth=truth)
+    path.with_name(f"{path.stem}_scene.json").write_text(json.dumps(scene.to_dict()) + "\n")
+    print(f"  generated {path.name} ({shape[1]}x{shape[0]}, {len(scene.particles)} particles, "
+          f"{truth.mean():.0%} bad) in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def weights(seed: int, train_seconds: float) -> tuple[Path, dict]:
+    """The folder holding ours.keras and original.h5 for these settings, built when missing."""
+    tag = f"paper-seed{seed}-" + (f"trained{train_seconds:g}s" if train_seconds > 0 else "untrained")
+    folder = RESULTS / "cache" / "weights" / tag
+    if not (folder / "weights.json").is_file():
+        print(f"building the weights ({tag}); the log is in {folder / 'make_weights.log'}", flush=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        run_logged([sys.executable, str(BENCHMARKS / "make_weights.py"), str(folder), "--seed", str(seed),
+                    "--train-seconds", f"{train_seconds:g}"], folder / "make_weights.log")
+    return folder, json.loads((folder / "weights.json").read_text())
+
+
+def upstream_python(venv: Path) -> Path:
+    """The python of a venv with the original tool, creating or completing that venv if needed."""
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import micrograph_cleaner_em.predictMask"]
+    if python.is_file() and subprocess.run(check, capture_output=True, env=worker_env()).returncode == 0:
+        return python
+    print(f"installing the original tool into {venv} (several minutes)", flush=True)
+    if not python.is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *ORIGINAL_REQUIREMENTS], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", ORIGINAL_PACKAGE], check=True)
+    subprocess.run(check, check=True, env=worker_env())
+    return python
+
+
+# ---------------------------------------------------------------- measurements
+
+def worker_env() -> dict:
+    return {**os.environ, **WORKER_ENV}
+
+
+def run_logged(command: list[str], log: Path) -> None:
+    """Run ``command`` with its output in ``log``; on failure, raise with the log's tail."""
+    with open(log, "w") as stream:
+        stream.write(shlex.join(command) + "\n\n")
+        stream.flush()
+        status = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, env=worker_env(),
+                                cwd=BENCHMARKS).returncode
+    if status != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
+        raise RuntimeError(f"{shlex.join(command[:2])} failed (exit {status}); end of {log}:\n{tail}")
+
+
+def measure(label: str, command: list[str], size: str, micrographs: list[Path]) -> Measurement:
+    """Run one worker (run_ours.py / run_original.py) in a fresh process on a fresh output folder."""
+    slug = label.replace(" ", "-")
+    output_dir = RESULTS / "masks" / size / slug
+    shutil.rmtree(output_dir, ignore_errors=True)  # a mask left from an earlier run would be reused
+    output_dir.mkdir(parents=True)
+    result = RESULTS / "logs" / f"{size}-{slug}.json"
+    result.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    run_logged(command + ["--box-size", str(BOX_SIZE), "--output-dir", str(output_dir), "--result", str(result),
+                          *map(str, micrographs)], result.with_suffix(".log"))
+    measurement = Measurement(label, json.loads(result.read_text()))
+    print(f"  {label:9s} {len(micrographs) - 1} timed + 1 warm-up in {time.perf_counter() - started:5.1f} s: "
+          + (f"{measurement.wall:.2f} s per micrograph" if measurement.wall is not None
+             else f"FAILED ({measurement.error})"), flush=True)
+    return measurement
+
+
+def measure_size(size: str, micrographs: list[Path], model_dir: Path, original: Path) -> dict[str, Measurement]:
+    """Ours (tta none and d8) and the original on the micrographs of one size."""
+    ours = [sys.executable, str(BENCHMARKS / "run_ours.py"), "--model", str(model_dir / "ours.keras")]
+    return {
+        "ours": measure("ours", ours + ["--tta", "none"], size, micrographs),
+        "ours d8": measure("ours d8", ours + ["--tta", "d8"], size, micrographs),
+        "original": measure("original", [str(original), str(BENCHMARKS / "run_original.py"),
+                                         "--model", str(model_dir / "original.h5")], size, micrographs),
+    }
+
+
+# ---------------------------------------------------------------- mask agreement
+
+def read_mrc(path: str | Path) -> np.ndarray:
+    with mrcfile.open(path, permissive=True) as mrc:
+        return np.asarray(mrc.data, dtype=np.float32).squeeze()
+
+
+def iou(first: np.ndarray, second: np.ndarray) -> float | None:
+    """IoU of two boolean masks; None when both are empty (undefined)."""
+    union = np.logical_or(first, second).sum()
+    return float(np.logical_and(first, second).sum() / union) if union else None
+
+
+def mask_agreement(measurements: dict[str, Measurement]) -> dict:
+    """Mean IoUs (bad = badness >= 0.5) at our working scale: ours vs the original, each vs the truth.
+
+    The original's full-size masks and the full-size truth are area-averaged down to the working shape.
+    """
+    pairs: dict[str, list[float | None]] = {}
+    originals = {run["micrograph"]: run for run in measurements["original"].runs}
+    for label in ("ours", "ours d8"):
+        for run in measurements[label].runs:
+            shape = tuple(run["working_shape"])
+            ours = read_mrc(run["mask"]) >= BAD_LEVEL
+            micrograph = Path(run["micrograph"])
+            truth_file = micrograph.with_name(f"{micrograph.stem}_truth.npz")
+            truth = area_resize(np.load(truth_file)["truth"].astype(np.float32), shape) >= BAD_LEVEL
+            pairs.setdefault(f"{label} vs truth", []).append(iou(ours, truth))
+            pairs.setdefault("truth bad fraction", []).append(float(truth.mean()))
+            if run["micrograph"] in originals:
+                original = area_resize(read_mrc(originals[run["micrograph"]]["mask"]), shape) >= BAD_LEVEL
+                pairs.setdefault(f"{label} vs original", []).append(iou(ours, original))
+                if label == "ours":
+                    pairs.setdefault("original vs truth", []).append(iou(original, truth))
+    return {name: (float(np.mean(defined)) if (defined := [v for v in values if v is not None]) else None)
+            for name, values in pairs.items()}
+
+
+# ---------------------------------------------------------------- tables
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def ratio(slow: Measurement, fast: Measurement) -> str:
+    return "-" if slow.wall is None or fast.wall is None else f"{slow.wall / fast.wall:.1f}x"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [header, ["-" * width for width in widths], *rows]
+    return "\n".join("| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths)) + " |"
+                     for line in lines)
+
+
+def tables(results: dict[str, dict]) -> str:
+    """The three tables (speed and memory, stages, mask agreement) as markdown."""
+    main_rows, stage_rows, iou_rows = [], [], []
+    for size, entry in results.items():
+        m, agreement = entry["measurements"], entry["agreement"]
+        ours, d8, original = m["ours"], m["ours d8"], m["original"]
+        working = ours.runs[0]["working_shape"] if ours.runs else None
+        original_time = seconds(original.wall) if original.wall is not None else "failed"
+        main_rows.append([
+            f"{size} ({SIZES[size][1]}x{SIZES[size][0]})", f"{working[1]}x{working[0]}" if working else "-",
+            seconds(ours.wall), seconds(d8.wall), original_time, ratio(original, ours), ratio(original, d8),
+            f"{ours.peak_mb:.0f}", f"{d8.peak_mb:.0f}", f"{original.peak_mb:.0f}",
+            number(agreement.get("ours vs original")), number(agreement.get("ours d8 vs original"))])
+        for label, measurement in m.items():
+            network = measurement.stage("network" if label != "original" else "predict")
+            stage_rows.append([size, label, seconds(measurement.report["load"]), seconds(measurement.report["warmup"]),
+                               seconds(measurement.stage("read")), seconds(measurement.stage("preprocess")),
+                               seconds(network), seconds(measurement.stage("write")),
+                               seconds(measurement.stage("score")), seconds(measurement.wall),
+                               f"{measurement.peak_mb:.0f}"])
+        iou_rows.append([size, number(agreement.get("truth bad fraction")), number(agreement.get("ours vs truth")),
+                         number(agreement.get("ours d8 vs truth")), number(agreement.get("original vs truth"))])
+    return "\n\n".join([
+        "Seconds per micrograph (mean over the timed micrographs; model load and warm-up excluded), "
+        "peak resident memory per process (MB), IoU of the bad regions (badness >= 0.5) at the working scale:",
+        markdown(["size", "working px", "ours s", "ours d8 s", "original s", "orig/ours", "orig/ours d8",
+                  "peak MB ours", "peak MB d8", "peak MB orig", "IoU ours~orig", "IoU d8~orig"], main_rows),
+        "Stages, seconds (original: `predict` = its preprocessing + 8 rotations x 256 px tiles + "
+        "full-size resize, all in predictMask; listed under network):",
+        markdown(["size", "run", "load", "warm-up", "read", "preprocess", "network", "write", "score",
+                  "total", "peak MB"], stage_rows),
+        "Masks against the synthetic truth (IoU at the working scale):",
+        markdown(["size", "truth bad fraction", "IoU ours", "IoU ours d8", "IoU original"], iou_rows),
+    ])
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def package_versions(python: Path | str, names: list[str]) -> dict:
+    code = ("import importlib.metadata as m, json, sys\n"
+            "print(json.dumps({n: (m.version(n) if any(True for _ in m.distributions(name=n)) else None)"
+            " for n in sys.argv[1:]}))")
+    return json.loads(subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True,
+                                     check=True).stdout)
+
+
+# ---------------------------------------------------------------- main
+
+def main() -> None:
+    args = parse_args()
+    command = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
+    print(f"command: {command}", flush=True)
+    original_python = upstream_python(args.upstream_venv)
+    model_dir, weights_info = weights(args.seed, args.train_seconds)
+    print(f"weights: {weights_info['description']}", flush=True)
+
+    results: dict[str, dict] = {}
+    for size in args.sizes:
+        print(f"{size}: {SIZES[size][1]}x{SIZES[size][0]}, box {BOX_SIZE}", flush=True)
+        micrographs = micrograph_paths(size, args.repeats + 1)
+        measurements = measure_size(size, micrographs, model_dir, original_python)
+        results[size] = {"measurements": measurements, "agreement": mask_agreement(measurements)}
+
+    text = tables(results)
+    header = (f"# Speed benchmark\n\ncommand: `{command}`\n\nweights: {weights_info['description']}\n\n"
+              f"machine: {machine()['cpu']}, {machine()['cores']} cores; {args.repeats} timed micrograph(s) "
+              f"per size after 1 warm-up; box {BOX_SIZE}\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "benchmark_speed.md").write_text(header + "\n" + text + "\n")
+    report = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(),
+              "versions": {"ours": package_versions(sys.executable, ["micrographcleaner", "tensorflow-cpu", "keras"]),
+                           "original": package_versions(original_python, ["micrograph-cleaner-em", "tensorflow",
+                                                                           "tensorflow-cpu", "keras"])},
+              "weights": weights_info, "box_size": BOX_SIZE, "repeats": args.repeats,
+              "sizes": {size: {"shape": SIZES[size], "agreement": entry["agreement"],
+                               "measurements": {label: m.report for label, m in entry["measurements"].items()}}
+                        for size, entry in results.items()}}
+    (RESULTS / "benchmark_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    print("\n" + text + "\n")
+    print(f"weights: {weights_info['description']}")
+    print(f"command: {command}")
+    print(f"written: {RESULTS / 'benchmark_speed.md'} and {RESULTS / 'benchmark_speed.json'}")
+
+
+if __name__ == "__main__":
+    main()
