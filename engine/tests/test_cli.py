@@ -1,6 +1,7 @@
 """End to end through the command lines, on micrographs with a known dark disc."""
 import json
 import os
+from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -198,3 +199,19 @@ def test_clean_mics_argument_rules(disc_mrc, tmp_path):
     assert caught.value.code == 2
     with pytest.raises(SystemExit):
         clean_mics(["-i", str(disc_mrc), "-b", "32", "-c", str(tmp_path)])
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "micrographcleaner_test"
+
+
+@pytest.mark.skipif(not (REAL / "Ucsf_stack_1142_DW.mrc").is_file(), reason="shared real micrographs absent")
+def test_real_micrograph_and_relion_picks(model_path, tmp_path):
+    """Smoke test on a real K2 micrograph and its RELION autopick file: every pick is accounted for."""
+    out = tmp_path / "out"
+    assert run("score", REAL / "Ucsf_stack_1142_DW.mrc", "--coords", REAL / "Ucsf_stack_1142_DW_autopick.star",
+               "--box-size", 46, "--output-dir", out, "--model", model_path, "--threshold", 0.5,
+               "--thumbnails", "--quiet", "--gpus", "cpu") == 0
+    kept = read_coordinates(out / "Ucsf_stack_1142_DW_autopick.star").xy
+    dropped = read_coordinates(out / "rejected" / "Ucsf_stack_1142_DW_autopick.star").xy
+    assert len(kept) + len(dropped) == 45
+    assert json.loads((out / "Ucsf_stack_1142_DW.json").read_text())["working_shape"] == [322, 333]

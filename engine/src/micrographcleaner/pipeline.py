@@ -88,8 +88,7 @@ class Cleaner:
         self.predictor = predictor
         self.card = predictor.card
         self.options = options
-        self.factor = downsampling_factor(options.box_size * self.card.particle_pixels / 16,
-                                          options.extra_downsampling)
+        self.factor = downsampling_factor(options.box_size, options.extra_downsampling, self.card.particle_pixels)
         options.output_dir.mkdir(parents=True, exist_ok=True)
 
     def paths(self, job: Job) -> dict[str, Path]:
@@ -148,8 +147,9 @@ class Cleaner:
         try:
             prepared = prepared_future.result() if prepared_future is not None else self._prepare(job)
             return self._predict_and_score(prepared)
-        except (MicrographError, OSError, ValueError) as error:
-            message = str(error) if isinstance(error, MicrographError) else f"{job.micrograph}: {error}"
+        except Exception as error:  # one broken micrograph (or a device error on it) must not stop the run
+            message = (str(error) if isinstance(error, MicrographError)
+                       else f"{job.micrograph}: {type(error).__name__}: {error}")
             scores = failed_scores(job.n_coordinates, f"micrograph failed: {message}") if job.xy is not None else None
             return Result(job, message, {"micrograph": str(job.micrograph), "error": message}, scores)
 

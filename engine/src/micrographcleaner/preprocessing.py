@@ -42,11 +42,11 @@ class Geometry:
         return np.stack([(xy[:, 0] + 0.5) / scale_x - 0.5, (xy[:, 1] + 0.5) / scale_y - 0.5], axis=1)
 
 
-def downsampling_factor(box_size: float, extra: float = 1.0) -> float:
-    """Factor that brings a particle box of ``box_size`` px down to ~16 px."""
+def downsampling_factor(box_size: float, extra: float = 1.0, particle_pixels: float = PARTICLE_PIXELS) -> float:
+    """Factor that brings a particle box of ``box_size`` px down to ``particle_pixels`` (~16) px."""
     if box_size <= 0:
         raise ValueError(f"box size must be positive, got {box_size}")
-    return box_size / PARTICLE_PIXELS * extra
+    return box_size / particle_pixels * extra
 
 
 def geometry_for(shape: tuple[int, int], factor: float) -> Geometry:
