@@ -5,7 +5,7 @@ For each micrograph size (1024x1024, 4096x4096, K3 5760x4092; box 200) it
 1. generates deterministic synthetic micrographs (noise, particles, dark blobs, carbon edges)
    with their particle coordinates and bad-region truth, cached under results/cache/;
 2. builds the paper-size U-Net weights once (fixed seed, briefly trained on synthetic scenes;
-   make_weights.py) and saves them as our .keras and as the original's 256x256x1 .h5;
+   make_weights.py) and saves them as our .keras and as the original's 256x256x1 .h5, also cached;
 3. times our predict+score path per stage (run_ours.py) with --tta none and --tta d8, and the
    original (run_original.py, in its own venv), each measurement in a fresh process after
    loading the model and cleaning one warm-up micrograph of the same size; peak memory is each
@@ -33,15 +33,15 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
+from micrographcleaner.preprocessing import area_resize
 
 from scenes import random_scene, render
-
-from micrographcleaner.preprocessing import area_resize
 
 BENCHMARKS = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS / "results"
 SIZES: dict[str, tuple[int, int]] = {"1k": (1024, 1024), "4k": (4096, 4096), "k3": (4092, 5760)}  # (rows, cols)
 BOX_SIZE = 200
+CACHE = RESULTS / "cache" / "v1"  # bump the version when scenes.py or make_weights.py change
 BAD_LEVEL = 0.5
 ORIGINAL_PACKAGE = "micrograph-cleaner-em==1.0.2"
 # micrograph-cleaner-em's own requirements, with tensorflow-cpu instead of tensorflow[and-cuda]
@@ -50,6 +50,11 @@ ORIGINAL_REQUIREMENTS = ["tensorflow-cpu", "keras>=3.2", "numpy>=1.26", "scipy>=
                          "joblib>=1.4", "pandas>=2.3", "scikit-image>=0.22", "opencv-python-headless>=4.8",
                          "pillow>=10.0", "imageio>=2.31", "mrcfile>=1.5", "matplotlib>=3.8", "tqdm>=4.66",
                          "click>=8.1", "protobuf>=3.20,<6", "setuptools_scm"]
+STAGES = ["read", "preprocess", "network", "stitch", "write", "score"]
+COMPARED = [("ours", "original"), ("ours d8", "original"), ("ours", "truth"), ("ours d8", "truth"),
+            ("original", "truth")]
+TARGET_SPEEDUP = 10  # K3, default settings, versus the original
+TARGET_PEAK_MIB = 2048  # 2 GiB
 WORKER_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 
 
@@ -57,8 +62,7 @@ WORKER_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHON
 class Measurement:
     """One worker process's report, reduced to means over its timed micrographs."""
 
-    label: str  # "ours", "ours d8" or "original"
-    report: dict
+    report: dict  # as written by run_ours.py / run_original.py
 
     @property
     def runs(self) -> list[dict]:
@@ -87,10 +91,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default=",".join(SIZES),
                         help=f"comma-separated subset of {', '.join(SIZES)} (default: all)")
     parser.add_argument("--quick", action="store_true",
-                        help="one timed micrograph per size and 60 s of training (unless given explicitly)")
+                        help="one timed micrograph per size and 60 training steps (unless given explicitly)")
     parser.add_argument("--repeats", type=int, help="timed micrographs per size (default 3, --quick 1)")
-    parser.add_argument("--train-seconds", type=float,
-                        help="CPU training time for the weights; 0 = untrained (default 240, --quick 60)")
+    parser.add_argument("--train-steps", type=int,
+                        help="training steps for the weights, ~1 s each; 0 = untrained (default 240, --quick 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the network weights (default 0)")
     parser.add_argument("--upstream-venv", type=Path, default=RESULTS / "upstream-venv",
                         help="venv with the original tool; created there when missing (default: %(default)s)")
@@ -101,8 +105,10 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--sizes: unknown {unknown}; choose from {', '.join(SIZES)}")
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
-    if args.train_seconds is None:
-        args.train_seconds = 60.0 if args.quick else 240.0
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if args.train_steps is None:
+        args.train_steps = 60 if args.quick else 240
     return args
 
 
@@ -110,7 +116,7 @@ def parse_args() -> argparse.Namespace:
 
 def micrograph_paths(size: str, count: int) -> list[Path]:
     """The cached micrographs of ``size`` (index 0 is the warm-up one), generated when missing."""
-    folder = RESULTS / "cache" / "micrographs"
+    folder = CACHE / "micrographs"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):
@@ -139,15 +145,15 @@ def generate_micrograph(path: Path, shape: tuple[int, int], seed: list[int]) -> 
           f"{truth.mean():.0%} bad) in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def weights(seed: int, train_seconds: float) -> tuple[Path, dict]:
+def weights(seed: int, train_steps: int) -> tuple[Path, dict]:
     """The folder holding ours.keras and original.h5 for these settings, built when missing."""
-    tag = f"paper-seed{seed}-" + (f"trained{train_seconds:g}s" if train_seconds > 0 else "untrained")
-    folder = RESULTS / "cache" / "weights" / tag
+    tag = f"paper-seed{seed}-" + (f"steps{train_steps}" if train_steps > 0 else "untrained")
+    folder = CACHE / "weights" / tag
     if not (folder / "weights.json").is_file():
         print(f"building the weights ({tag}); the log is in {folder / 'make_weights.log'}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)
         run_logged([sys.executable, str(BENCHMARKS / "make_weights.py"), str(folder), "--seed", str(seed),
-                    "--train-seconds", f"{train_seconds:g}"], folder / "make_weights.log")
+                    "--train-steps", str(train_steps)], folder / "make_weights.log")
     return folder, json.loads((folder / "weights.json").read_text())
 
 
@@ -155,7 +161,7 @@ def upstream_python(venv: Path) -> Path:
     """The python of a venv with the original tool, creating or completing that venv if needed."""
     python = venv / "bin" / "python"
     check = [str(python), "-c", "import micrograph_cleaner_em.predictMask"]
-    if python.is_file() and subprocess.run(check, capture_output=True, env=worker_env()).returncode == 0:
+    if python.is_file() and subprocess.run(check, check=False, capture_output=True, env=worker_env()).returncode == 0:
         return python
     print(f"installing the original tool into {venv} (several minutes)", flush=True)
     if not python.is_file():
@@ -177,7 +183,7 @@ def run_logged(command: list[str], log: Path) -> None:
     with open(log, "w") as stream:
         stream.write(shlex.join(command) + "\n\n")
         stream.flush()
-        status = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, env=worker_env(),
+        status = subprocess.run(command, check=False, stdout=stream, stderr=subprocess.STDOUT, env=worker_env(),
                                 cwd=BENCHMARKS).returncode
     if status != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
@@ -195,7 +201,7 @@ def measure(label: str, command: list[str], size: str, micrographs: list[Path]) 
     started = time.perf_counter()
     run_logged(command + ["--box-size", str(BOX_SIZE), "--output-dir", str(output_dir), "--result", str(result),
                           *map(str, micrographs)], result.with_suffix(".log"))
-    measurement = Measurement(label, json.loads(result.read_text()))
+    measurement = Measurement(json.loads(result.read_text()))
     print(f"  {label:9s} {len(micrographs) - 1} timed + 1 warm-up in {time.perf_counter() - started:5.1f} s: "
           + (f"{measurement.wall:.2f} s per micrograph" if measurement.wall is not None
              else f"FAILED ({measurement.error})"), flush=True)
@@ -227,28 +233,28 @@ def iou(first: np.ndarray, second: np.ndarray) -> float | None:
 
 
 def mask_agreement(measurements: dict[str, Measurement]) -> dict:
-    """Mean IoUs (bad = badness >= 0.5) at our working scale: ours vs the original, each vs the truth.
+    """Mean IoUs of the bad regions (badness >= 0.5) at our working scale, between the runs and the truth.
 
-    The original's full-size masks and the full-size truth are area-averaged down to the working shape.
+    The original's full-size masks and the full-size truth are area-averaged down to the working
+    shape first; an IoU is undefined (left out) when both masks are empty.
     """
-    pairs: dict[str, list[float | None]] = {}
-    originals = {run["micrograph"]: run for run in measurements["original"].runs}
-    for label in ("ours", "ours d8"):
-        for run in measurements[label].runs:
-            shape = tuple(run["working_shape"])
-            ours = read_mrc(run["mask"]) >= BAD_LEVEL
-            micrograph = Path(run["micrograph"])
-            truth_file = micrograph.with_name(f"{micrograph.stem}_truth.npz")
-            truth = area_resize(np.load(truth_file)["truth"].astype(np.float32), shape) >= BAD_LEVEL
-            pairs.setdefault(f"{label} vs truth", []).append(iou(ours, truth))
-            pairs.setdefault("truth bad fraction", []).append(float(truth.mean()))
-            if run["micrograph"] in originals:
-                original = area_resize(read_mrc(originals[run["micrograph"]]["mask"]), shape) >= BAD_LEVEL
-                pairs.setdefault(f"{label} vs original", []).append(iou(ours, original))
-                if label == "ours":
-                    pairs.setdefault("original vs truth", []).append(iou(original, truth))
-    return {name: (float(np.mean(defined)) if (defined := [v for v in values if v is not None]) else None)
-            for name, values in pairs.items()}
+    masks = {label: {run["micrograph"]: run["mask"] for run in m.runs} for label, m in measurements.items()}
+    values: dict[str, list] = {}
+    for run in measurements["ours"].runs:
+        shape = tuple(run["working_shape"])
+        micrograph = Path(run["micrograph"])
+        truth = np.load(micrograph.with_name(f"{micrograph.stem}_truth.npz"))["truth"].astype(np.float32)
+        bad = {"truth": area_resize(truth, shape) >= BAD_LEVEL}
+        for label, paths in masks.items():
+            if run["micrograph"] in paths:
+                mask = read_mrc(paths[run["micrograph"]])
+                bad[label] = (mask if mask.shape == shape else area_resize(mask, shape)) >= BAD_LEVEL
+        values.setdefault("truth bad fraction", []).append(float(bad["truth"].mean()))
+        for first, second in COMPARED:
+            if first in bad and second in bad:
+                values.setdefault(f"{first} vs {second}", []).append(iou(bad[first], bad[second]))
+    return {name: float(np.mean(defined)) if (defined := [v for v in found if v is not None]) else None
+            for name, found in values.items()}
 
 
 # ---------------------------------------------------------------- tables
@@ -286,26 +292,40 @@ def tables(results: dict[str, dict]) -> str:
             f"{ours.peak_mb:.0f}", f"{d8.peak_mb:.0f}", f"{original.peak_mb:.0f}",
             number(agreement.get("ours vs original")), number(agreement.get("ours d8 vs original"))])
         for label, measurement in m.items():
-            network = measurement.stage("network" if label != "original" else "predict")
             stage_rows.append([size, label, seconds(measurement.report["load"]), seconds(measurement.report["warmup"]),
-                               seconds(measurement.stage("read")), seconds(measurement.stage("preprocess")),
-                               seconds(network), seconds(measurement.stage("write")),
-                               seconds(measurement.stage("score")), seconds(measurement.wall),
-                               f"{measurement.peak_mb:.0f}"])
+                               *(seconds(measurement.stage(name)) for name in STAGES),
+                               seconds(measurement.wall), f"{measurement.peak_mb:.0f}"])
         iou_rows.append([size, number(agreement.get("truth bad fraction")), number(agreement.get("ours vs truth")),
                          number(agreement.get("ours d8 vs truth")), number(agreement.get("original vs truth"))])
     return "\n\n".join([
-        "Seconds per micrograph (mean over the timed micrographs; model load and warm-up excluded), "
-        "peak resident memory per process (MB), IoU of the bad regions (badness >= 0.5) at the working scale:",
+        ("Seconds per micrograph (mean over the timed micrographs; model load and warm-up excluded), "
+         "peak resident memory per process (MiB), IoU of the bad regions (badness >= 0.5) at the working scale:"),
         markdown(["size", "working px", "ours s", "ours d8 s", "original s", "orig/ours", "orig/ours d8",
-                  "peak MB ours", "peak MB d8", "peak MB orig", "IoU ours~orig", "IoU d8~orig"], main_rows),
-        "Stages, seconds (original: `predict` = its preprocessing + 8 rotations x 256 px tiles + "
-        "full-size resize, all in predictMask; listed under network):",
-        markdown(["size", "run", "load", "warm-up", "read", "preprocess", "network", "write", "score",
-                  "total", "peak MB"], stage_rows),
+                  "MiB ours", "MiB d8", "MiB orig", "IoU ours~orig", "IoU d8~orig"], main_rows),
+        ("Stages, seconds (ours: network includes padding, tiling and stitching; original: network = "
+         "its model.predict on 8 rotations x 256 px tiles, stitch = rotating, stitching and resizing "
+         "the mask to full size):"),
+        markdown(["size", "run", "load", "warm-up", *STAGES, "total", "peak MiB"], stage_rows),
         "Masks against the synthetic truth (IoU at the working scale):",
         markdown(["size", "truth bad fraction", "IoU ours", "IoU ours d8", "IoU original"], iou_rows),
     ])
+
+
+def targets(results: dict[str, dict]) -> list[str]:
+    """The project's targets, met or missed: K3 10x faster than the original by default; ours under 2 GiB."""
+    lines = []
+    if "k3" in results:
+        ours, original = results["k3"]["measurements"]["ours"], results["k3"]["measurements"]["original"]
+        if ours.wall is not None and original.wall is not None:
+            speedup = original.wall / ours.wall
+            lines.append(f"K3, default settings: {speedup:.1f}x faster than the original "
+                         f"(target >= {TARGET_SPEEDUP}x: {'met' if speedup >= TARGET_SPEEDUP else 'MISSED'})")
+    peaks = {f"{label}, {size}": m.peak_mb for size, entry in results.items()
+             for label, m in entry["measurements"].items() if label != "original"}
+    worst = max(peaks, key=peaks.__getitem__)
+    lines.append(f"largest peak memory of ours: {peaks[worst]:.0f} MiB ({worst}) "
+                 f"(target < {TARGET_PEAK_MIB} MiB: {'met' if peaks[worst] < TARGET_PEAK_MIB else 'MISSED'})")
+    return lines
 
 
 def machine() -> dict:
@@ -331,7 +351,7 @@ def main() -> None:
     command = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
     print(f"command: {command}", flush=True)
     original_python = upstream_python(args.upstream_venv)
-    model_dir, weights_info = weights(args.seed, args.train_seconds)
+    model_dir, weights_info = weights(args.seed, args.train_steps)
     print(f"weights: {weights_info['description']}", flush=True)
 
     results: dict[str, dict] = {}
@@ -341,7 +361,7 @@ def main() -> None:
         measurements = measure_size(size, micrographs, model_dir, original_python)
         results[size] = {"measurements": measurements, "agreement": mask_agreement(measurements)}
 
-    text = tables(results)
+    text = tables(results) + "\n\n" + "\n".join(f"* {line}" for line in targets(results))
     header = (f"# Speed benchmark\n\ncommand: `{command}`\n\nweights: {weights_info['description']}\n\n"
               f"machine: {machine()['cpu']}, {machine()['cores']} cores; {args.repeats} timed micrograph(s) "
               f"per size after 1 warm-up; box {BOX_SIZE}\n")

@@ -10,6 +10,9 @@ It does what the original's ``cleanOneMic`` does per micrograph, stage by stage:
 write the full-size mask to ``DIR/<stem>.mrc`` (``writeMic``) and score the particle coordinates
 in ``<stem>_particles.npy`` (``filterCoords`` with cleanMics' default thresholds). The model is
 loaded once (timed as "load") and WARMUP.mrc is cleaned once first, untimed.
+
+predictMask is split by wrapping what it calls: "preprocess" (``preprocessMic``), "network"
+(``model.predict``) and "stitch" (the rest: rotations, tiling, stitching, the resize to full size).
 """
 from __future__ import annotations
 
@@ -28,6 +31,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEEP_THRESHOLD = 0.2  # cleanMics' defaults (--deepThr, --sizeThr)
 SIZE_THRESHOLD = 0.8
+INNER_STAGES: dict[str, float] = {}  # seconds spent in the wrapped parts of predictMask
+
+
+def timed(function, stage: str):
+    """``function``, adding the seconds spent in each of its calls to ``INNER_STAGES[stage]``."""
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            INNER_STAGES[stage] = INNER_STAGES.get(stage, 0.0) + time.perf_counter() - started
+    return wrapper
+
+
+def instrument(predictor) -> None:
+    """Wrap the preprocessing and the network calls inside ``predictor.predictMask`` with timers."""
+    from micrograph_cleaner_em import predictMask
+
+    predictMask.preprocessMic = timed(predictMask.preprocessMic, "preprocess")
+    predictor.model.predict = timed(predictor.model.predict, "network")
 
 
 def clean(predictor, micrograph: Path, output_dir: Path) -> dict:
@@ -43,8 +66,11 @@ def clean(predictor, micrograph: Path, output_dir: Path) -> dict:
             data, sampling_rate = loadMic(str(micrograph))
             timings["read"] = time.perf_counter() - started
             mark = time.perf_counter()
+            INNER_STAGES.clear()
             mask = predictor.predictMask(data)
-            timings["predict"] = time.perf_counter() - mark
+            predict = time.perf_counter() - mark
+            timings.update(INNER_STAGES)
+            timings["stitch"] = predict - sum(INNER_STAGES.values())
             mark = time.perf_counter()
             mask_path = output_dir / f"{micrograph.stem}.mrc"
             writeMic(str(mask_path), mask, sampling_rate=sampling_rate)
@@ -80,6 +106,7 @@ def main() -> None:
     with contextlib.redirect_stdout(sys.stderr):
         predictor = MaskPredictor(args.box_size, str(args.model), gpus=None)  # gpus=None: CPU, as `-g -1`
     load = time.perf_counter() - started
+    instrument(predictor)
     warmup = clean(predictor, args.warmup, args.output_dir / "warmup")
     runs = [clean(predictor, micrograph, args.output_dir) for micrograph in args.micrographs]
     report = {"tool": "original", "load": load, "warmup": warmup["wall"], "warmup_error": warmup["error"],

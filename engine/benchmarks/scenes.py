@@ -8,8 +8,9 @@ or directly at the working scale) and holds:
 * particles: many small, fainter dark discs of about the box size (good: the network must learn
   that size, not darkness alone, makes a region bad).
 
-Pixel noise has standard deviation 1 at full size; rendered at a working scale ``factor`` times
-smaller, it has ``1 / factor``, as area averaging would give. Only numpy is needed here.
+Pixel noise has standard deviation ``noise`` (about 1) at full size; rendered at a working scale
+``factor`` times smaller, it has ``noise / factor``, as area averaging would give. Only numpy is
+needed here.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Scene:
     height: int
     width: int
     contrast: float  # darkening of bad regions, in units of the full-size pixel noise
+    noise: float = 1.0  # standard deviation of the full-size pixel noise
     blobs: list[list[tuple[float, float, float]]] = field(default_factory=list)  # discs (x, y, r) per blob
     carbon: tuple[float, float] | None = None  # (angle, offset): bad where x cos + y sin > offset
     particles: list[tuple[float, float, float, float]] = field(default_factory=list)  # (x, y, r, contrast)
@@ -41,15 +43,17 @@ class Scene:
 def random_scene(height: int, width: int, box_size: float, rng: np.random.Generator) -> Scene:
     """A random scene of ``height`` x ``width`` micrograph pixels for particles of ``box_size``."""
     contrast = float(rng.uniform(0.25, 0.6))
+    noise = float(rng.uniform(0.8, 1.25))
     area_in_boxes = height * width / box_size ** 2
     blobs = []
     for _ in range(int(rng.integers(1, 2 + max(1, round(area_in_boxes / 150))))):
         x, y = rng.uniform(0, width), rng.uniform(0, height)
-        radius = box_size * rng.uniform(0.8, 3.5)
+        radius = min(box_size * rng.uniform(0.8, 3.5), min(height, width) / 6)  # small images stay mostly good
         discs = [(x, y, radius)]
         for _ in range(int(rng.integers(0, 3))):  # lumps that make the blob irregular
             angle = rng.uniform(0, 2 * np.pi)
-            discs.append((x + radius * np.cos(angle), y + radius * np.sin(angle), radius * rng.uniform(0.4, 0.9)))
+            lump = radius * rng.uniform(0.4, 0.9)
+            discs.append((x + radius * np.cos(angle), y + radius * np.sin(angle), lump))
         blobs.append([tuple(float(v) for v in disc) for disc in discs])
     carbon = None
     if rng.random() < 0.35:
@@ -62,7 +66,7 @@ def random_scene(height: int, width: int, box_size: float, rng: np.random.Genera
     for _ in range(int(area_in_boxes / 2.5)):
         particles.append((float(rng.uniform(0, width)), float(rng.uniform(0, height)),
                           float(box_size * rng.uniform(0.3, 0.45)), float(contrast * rng.uniform(0.3, 0.6))))
-    return Scene(height, width, contrast, blobs, carbon, particles)
+    return Scene(height, width, contrast, noise, blobs, carbon, particles)
 
 
 def _paint_disc(target: np.ndarray, x: float, y: float, radius: float, value) -> None:
@@ -85,7 +89,7 @@ def render(scene: Scene, factor: float, rng: np.random.Generator) -> tuple[np.nd
     """The scene drawn ``factor`` times smaller than the micrograph: (image float32, bad-region truth)."""
     shape = (max(1, int(scene.height / factor)), max(1, int(scene.width / factor)))
     image = rng.standard_normal(shape, dtype=np.float32)
-    image /= factor
+    image *= np.float32(scene.noise / factor)
     truth = np.zeros(shape, dtype=bool)
     for blob in scene.blobs:
         for x, y, radius in blob:
