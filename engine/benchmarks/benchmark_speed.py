@@ -60,7 +60,7 @@ WORKER_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHON
 
 @dataclass
 class Measurement:
-    """One worker process's report, reduced to means over its timed micrographs."""
+    """One worker process's report, reduced to medians over its timed micrographs."""
 
     report: dict  # as written by run_ours.py / run_original.py
 
@@ -75,11 +75,11 @@ class Measurement:
 
     @property
     def wall(self) -> float | None:
-        return float(np.mean([run["wall"] for run in self.runs])) if self.runs else None
+        return float(np.median([run["wall"] for run in self.runs])) if self.runs else None
 
     def stage(self, name: str) -> float | None:
         values = [run["timings"][name] for run in self.runs if name in run["timings"]]
-        return float(np.mean(values)) if values else None
+        return float(np.median(values)) if values else None
 
     @property
     def peak_mb(self) -> float:
@@ -92,7 +92,7 @@ def parse_args() -> argparse.Namespace:
                         help=f"comma-separated subset of {', '.join(SIZES)} (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="one timed micrograph per size and 60 training steps (unless given explicitly)")
-    parser.add_argument("--repeats", type=int, help="timed micrographs per size (default 3, --quick 1)")
+    parser.add_argument("--repeats", type=int, help="timed micrographs per size (default 5, --quick 1)")
     parser.add_argument("--train-steps", type=int,
                         help="training steps for the weights, ~1 s each; 0 = untrained (default 240, --quick 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the network weights (default 0)")
@@ -104,7 +104,7 @@ def parse_args() -> argparse.Namespace:
     if unknown or not args.sizes:
         parser.error(f"--sizes: unknown {unknown}; choose from {', '.join(SIZES)}")
     if args.repeats is None:
-        args.repeats = 1 if args.quick else 3
+        args.repeats = 1 if args.quick else 5
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.train_steps is None:
@@ -298,15 +298,15 @@ def tables(results: dict[str, dict]) -> str:
         iou_rows.append([size, number(agreement.get("truth bad fraction")), number(agreement.get("ours vs truth")),
                          number(agreement.get("ours d8 vs truth")), number(agreement.get("original vs truth"))])
     return "\n\n".join([
-        ("Seconds per micrograph (mean over the timed micrographs; model load and warm-up excluded), "
-         "peak resident memory per process (MiB), IoU of the bad regions (badness >= 0.5) at the working scale:"),
+        ("Seconds per micrograph (median over the timed micrographs; model load and warm-up excluded), "
+         "peak resident memory per process (MiB), mean IoU of the bad regions (badness >= 0.5) at the working scale:"),
         markdown(["size", "working px", "ours s", "ours d8 s", "original s", "orig/ours", "orig/ours d8",
                   "MiB ours", "MiB d8", "MiB orig", "IoU ours~orig", "IoU d8~orig"], main_rows),
-        ("Stages, seconds (ours: network includes padding, tiling and stitching; original: network = "
+        ("Stages, median seconds (ours: network includes padding, tiling and stitching; original: network = "
          "its model.predict on 8 rotations x 256 px tiles, stitch = rotating, stitching and resizing "
          "the mask to full size):"),
         markdown(["size", "run", "load", "warm-up", *STAGES, "total", "peak MiB"], stage_rows),
-        "Masks against the synthetic truth (IoU at the working scale):",
+        "Masks against the synthetic truth (mean IoU over the timed micrographs, at the working scale):",
         markdown(["size", "truth bad fraction", "IoU ours", "IoU ours d8", "IoU original"], iou_rows),
     ])
 
