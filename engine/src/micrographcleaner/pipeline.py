@@ -8,6 +8,7 @@ Several GPUs get one worker process each (:func:`run_on_devices`).
 """
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -125,8 +126,6 @@ class Cleaner:
         paths = self.paths(job)
         if not (paths["json"].is_file() and paths["mask"].is_file()):
             return None
-        import json
-
         try:
             previous = json.loads(paths["json"].read_text())
         except ValueError:

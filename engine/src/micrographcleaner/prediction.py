@@ -103,7 +103,7 @@ class Predictor:
     def _plan(self, shape: tuple[int, int]) -> "_Plan":
         fits_whole = self.card.tile_size is None and shape[0] * shape[1] <= self.max_pixels
         if fits_whole:
-            return _WholeImage(shape, self.card.size_multiple)
+            return _WholeImage()
         return _Tiles(shape, self.tile_size, self.overlap)
 
     def _run(self, pieces: list[np.ndarray]) -> list[np.ndarray]:
@@ -128,18 +128,13 @@ class _Plan:
 
 
 class _WholeImage(_Plan):
-    """One pass over the image, reflect-padded at the bottom/right to the network's size multiple."""
-
-    def __init__(self, shape: tuple[int, int], multiple: int):
-        self.shape = shape
-        self.padded = tuple(-(-side // multiple) * multiple for side in shape)
+    """One pass over the whole canvas (``predict`` already padded it to the network's size multiple)."""
 
     def pieces(self, image: np.ndarray) -> list[np.ndarray]:
-        padding = [(0, self.padded[0] - self.shape[0]), (0, self.padded[1] - self.shape[1])]
-        return [np.pad(image, padding, mode="reflect")]
+        return [image]
 
     def stitch(self, outputs: list[np.ndarray]) -> np.ndarray:
-        return outputs[0][:self.shape[0], :self.shape[1]]
+        return outputs[0]
 
 
 class _Tiles(_Plan):
