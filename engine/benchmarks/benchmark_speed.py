@@ -33,9 +33,10 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
+from micrographcleaner.images import read_mask
 from micrographcleaner.preprocessing import area_resize
 
-from scenes import random_scene, render
+from scenes import iou, random_scene, render
 
 BENCHMARKS = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS / "results"
@@ -221,17 +222,6 @@ def measure_size(size: str, micrographs: list[Path], model_dir: Path, original: 
 
 # ---------------------------------------------------------------- mask agreement
 
-def read_mrc(path: str | Path) -> np.ndarray:
-    with mrcfile.open(path, permissive=True) as mrc:
-        return np.asarray(mrc.data, dtype=np.float32).squeeze()
-
-
-def iou(first: np.ndarray, second: np.ndarray) -> float | None:
-    """IoU of two boolean masks; None when both are empty (undefined)."""
-    union = np.logical_or(first, second).sum()
-    return float(np.logical_and(first, second).sum() / union) if union else None
-
-
 def mask_agreement(measurements: dict[str, Measurement]) -> dict:
     """Mean IoUs of the bad regions (badness >= 0.5) at our working scale, between the runs and the truth.
 
@@ -247,7 +237,7 @@ def mask_agreement(measurements: dict[str, Measurement]) -> dict:
         bad = {"truth": area_resize(truth, shape) >= BAD_LEVEL}
         for label, paths in masks.items():
             if run["micrograph"] in paths:
-                mask = read_mrc(paths[run["micrograph"]])
+                mask = read_mask(paths[run["micrograph"]])
                 bad[label] = (mask if mask.shape == shape else area_resize(mask, shape)) >= BAD_LEVEL
         values.setdefault("truth bad fraction", []).append(float(bad["truth"].mean()))
         for first, second in COMPARED:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from micrographcleaner.preprocessing import normalise_and_squash
 
-from scenes import random_scene, render
+from scenes import iou, random_scene, render
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")  # before TensorFlow is imported (in main)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,12 +64,6 @@ def working_tiles(count: int, side: int, seed: int) -> tuple[np.ndarray, np.ndar
     return images, labels
 
 
-def iou(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Intersection over union of two boolean masks (1.0 when both are empty)."""
-    union = np.logical_or(predicted, truth).sum()
-    return float(np.logical_and(predicted, truth).sum() / union) if union else 1.0
-
-
 def train(model, steps: int, seed: int) -> dict:
     """Train ``model`` in place for ``steps`` batches, each of fresh tiles; returns what happened."""
     import keras
@@ -91,7 +85,8 @@ def validation_iou(model, seed: int) -> float:
     """IoU at 0.5 on fresh synthetic tiles (not seen in training)."""
     images, labels = working_tiles(32, VALIDATION_SIDE, seed + 1_000_003)
     predicted = model.predict(images, batch_size=TRAIN_BATCH, verbose=0) >= 0.5
-    return iou(predicted, labels >= 0.5)
+    agreement = iou(predicted, labels >= 0.5)
+    return 1.0 if agreement is None else agreement  # both empty: perfect
 
 
 def main() -> None:

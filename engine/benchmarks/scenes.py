@@ -103,3 +103,9 @@ def render(scene: Scene, factor: float, rng: np.random.Generator) -> tuple[np.nd
     for x, y, radius, contrast in scene.particles:
         _paint_disc(image, x / factor, y / factor, radius / factor, np.float32(contrast))
     return image, truth
+
+
+def iou(first: np.ndarray, second: np.ndarray) -> float | None:
+    """IoU of two boolean masks; None when both are empty (undefined)."""
+    union = np.logical_or(first, second).sum()
+    return float(np.logical_and(first, second).sum() / union) if union else None
