@@ -1,0 +1,127 @@
+"""MicrographCleaner for Scipion: find carbon, contamination and other bad regions in micrographs
+and score (and filter) particle coordinates against them.
+
+The network runs in an environment of its own, created by :meth:`Plugin.defineBinaries`, so that
+TensorFlow never shares a Python with Scipion; the protocol talks to it through the engine's
+``micrographcleaner batch`` command (a JSON manifest in, a JSON result out).
+"""
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pwem
+import pyworkflow
+
+from .constants import (ACTIVATION_VAR, ENGINE_DISTRIBUTION, ENV_NAME, HOME_VAR, INSTALLED_FLAG,
+                        TENSORFLOW_VAR, VERSION)
+
+__version__ = VERSION
+_logo = "icon.png"
+_references = ["SanchezGarcia2020"]
+
+
+class Plugin(pwem.Plugin):
+    _homeVar = HOME_VAR
+    _url = "https://github.com/scipion-em/scipion-em-micrographcleaner"
+    _supportedVersions = [VERSION]
+    _processingField = ["SPA"]
+
+    @classmethod
+    def _defineVariables(cls):
+        cls._defineEmVar(HOME_VAR, ENV_NAME, description="Folder of MicrographCleaner's environment")
+        cls._defineVar(ACTIVATION_VAR, cls._defaultActivation(),
+                       description="Shell command that activates an environment with the "
+                                   "micrographcleaner command")
+        cls._defineVar(TENSORFLOW_VAR, "auto",
+                       description="TensorFlow build to install: cpu, gpu, or auto (gpu when CUDA is present)")
+
+    # ---------------------------------------------------------------- environment
+    @classmethod
+    def usesConda(cls):
+        """Conda when Scipion is configured with it, a plain venv otherwise."""
+        return bool(pyworkflow.Config.CONDA_ACTIVATION_CMD)
+
+    @classmethod
+    def _venvDir(cls):
+        return os.path.join(cls.getHome(), "venv")
+
+    @classmethod
+    def _defaultActivation(cls):
+        if cls.usesConda():
+            return "conda activate %s" % ENV_NAME
+        return ". %s" % shlex.quote(os.path.join(cls.getHome(), "venv", "bin", "activate"))
+
+    @classmethod
+    def getActivationCmd(cls):
+        """The whole shell prefix that puts micrographcleaner on the PATH."""
+        activation = cls.getVar(ACTIVATION_VAR)
+        if activation.startswith("conda "):
+            return cls.getCondaActivationCmd() + " " + activation
+        return activation
+
+    @classmethod
+    def getProgram(cls):
+        return "%s && micrographcleaner" % cls.getActivationCmd()
+
+    @classmethod
+    def getEnviron(cls):
+        """Scipion's environment minus its Python paths, which must not leak into the engine's Python."""
+        environ = dict(os.environ)
+        for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+            environ.pop(name, None)
+        return environ
+
+    @classmethod
+    def engineSource(cls):
+        """The engine beside this plugin when installed from a checkout, else the released version."""
+        checkout = Path(__file__).resolve().parent.parent / "engine"
+        if (checkout / "pyproject.toml").is_file():
+            return str(checkout)
+        return "%s==%s" % (ENGINE_DISTRIBUTION, VERSION)
+
+    @classmethod
+    def tensorflowExtra(cls):
+        wanted = cls.getVar(TENSORFLOW_VAR, "auto").lower()
+        if wanted == "auto":
+            hasCuda = shutil.which("nvidia-smi") is not None or bool(os.environ.get("CUDA_HOME"))
+            wanted = "gpu" if hasCuda else "cpu"
+        if wanted not in ("cpu", "gpu"):
+            raise ValueError("%s must be cpu, gpu or auto, got %r" % (TENSORFLOW_VAR, wanted))
+        return wanted
+
+    @classmethod
+    def installCommand(cls):
+        """Shell command (run inside the home folder) that creates the environment and installs the engine."""
+        requirement = shlex.quote("%s[%s]" % (cls.engineSource(), cls.tensorflowExtra()))
+        if cls.usesConda():
+            create = ("%s conda create -y -n %s python=3.11 && %s conda activate %s && "
+                      % (cls.getCondaActivationCmd(), ENV_NAME, cls.getCondaActivationCmd(), ENV_NAME))
+            python = "python"
+        else:
+            create = "%s -m venv venv && " % shlex.quote(sys.executable)
+            python = "venv/bin/python"
+        return (create + "%s -m pip install --upgrade pip && %s -m pip install %s && touch %s"
+                % (python, python, requirement, INSTALLED_FLAG))
+
+    @classmethod
+    def defineBinaries(cls, env):
+        env.addPackage(ENV_NAME.rsplit("-", 1)[0], version=VERSION, tar="void.tgz", url="file:/dev/null",
+                       commands=[(cls.installCommand(), INSTALLED_FLAG)],
+                       neededProgs=["conda"] if cls.usesConda() else [], default=True)
+
+    @classmethod
+    def isDefaultActivation(cls):
+        return cls.getVar(ACTIVATION_VAR) == cls._defaultActivation()
+
+    @classmethod
+    def validateInstallation(cls):
+        """Only the plugin's own environment can be checked; a user-set activation is trusted."""
+        flag = os.path.join(cls.getHome(), INSTALLED_FLAG)
+        if not cls.isDefaultActivation() or os.path.exists(flag):
+            return []
+        return ["MicrographCleaner's environment is not installed: %s is missing." % flag,
+                "Install it with 'scipion3 installb %s' (or 'python -m xmipp3_micrographcleaner.install' "
+                "from this Scipion's Python), or set %s to a command that activates an environment "
+                "where the 'micrographcleaner' command runs." % (ENV_NAME.rsplit("-", 1)[0], ACTIVATION_VAR)]

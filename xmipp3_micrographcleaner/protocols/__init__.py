@@ -1,0 +1,1 @@
+from .protocol_screen import ProtMicrographCleanerScreen

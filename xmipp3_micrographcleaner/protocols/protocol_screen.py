@@ -1,0 +1,442 @@
+"""deep micrograph cleaner: flag bad regions of micrographs and sort particle coordinates by them.
+
+Micrographs are handed to the engine in batches (one ``micrographcleaner batch`` process each, so the
+model is loaded once per batch), as soon as their coordinates arrive when the inputs stream. Every
+input coordinate ends in ``outputCoordinates`` (accepted) or ``outputCoordinatesRejected``, with its
+score, distance to the nearest bad region and reason. Registration skips what the outputs already
+hold, and the engine reuses masks already written, so a continued run neither redoes nor duplicates
+work.
+"""
+import hashlib
+import json
+import math
+import os
+import shlex
+
+from pwem.objects import SetOfCoordinates, SetOfMicrographs
+from pwem.protocols import EMProtocol
+from pyworkflow import BETA
+from pyworkflow.object import Float, Integer, Set, String
+from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
+from pyworkflow.protocol import params
+from pyworkflow.utils import Message
+
+from .. import Plugin
+from ..constants import (ANY_CLASS, MICS_FROM_COORDINATES, MICS_OTHER, MODEL_BUNDLED, MODEL_FILE,
+                         MODEL_ORIGINAL, TTA_CHOICES)
+
+OUTPUT_ACCEPTED = "outputCoordinates"
+OUTPUT_REJECTED = "outputCoordinatesRejected"
+OUTPUT_MICROGRAPHS = "outputMicrographs"
+MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
+
+
+def micrographKey(micId):
+    """File stem of a micrograph's mask and thumbnail: its id, never its (arbitrary) file name."""
+    return "mic%06d" % micId
+
+
+def parseClassDistances(text):
+    """``carbon=50 contamination=100`` (spaces or commas) -> {"carbon": 50.0, ...}."""
+    limits = {}
+    for item in text.replace(",", " ").split():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError("expected CLASS=DISTANCE, got %r" % item)
+        limits[name] = float(value)
+    return limits
+
+
+def optionalFloat(value):
+    return None if value is None else float(value)
+
+
+class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
+    """Flags carbon, contamination and other bad regions with MicrographCleaner's U-Net and scores
+    every coordinate by how clean the area under its particle is; low-scoring coordinates, and those
+    too close to bad regions, go to a rejected set, so nothing is lost."""
+
+    _label = "deep micrograph cleaner"
+    _devStatus = BETA
+    _possibleOutputs = {OUTPUT_ACCEPTED: SetOfCoordinates, OUTPUT_REJECTED: SetOfCoordinates,
+                        OUTPUT_MICROGRAPHS: SetOfMicrographs}
+    stepsExecutionMode = STEPS_PARALLEL
+
+    def __init__(self, **kwargs):
+        EMProtocol.__init__(self, **kwargs)
+        self.mcModel = String()  # name and checksum of the model that produced the outputs
+        self.mcClasses = String()  # the model's class names, comma separated ("bad" first)
+        self._doneCoordinates = None  # ids already in the coordinate outputs, loaded once per process
+
+    # ------------------------------------------------------------------ form
+    def _defineParams(self, form):
+        form.addSection(label=Message.LABEL_INPUT)
+        form.addParam("inputCoordinates", params.PointerParam, pointerClass="SetOfCoordinates",
+                      important=True, label="Input coordinates",
+                      help="Coordinates to score; they may still be growing (streaming).")
+        form.addParam("micsSource", params.EnumParam, default=MICS_FROM_COORDINATES,
+                      choices=["the coordinates' micrographs", "another set of micrographs"],
+                      display=params.EnumParam.DISPLAY_HLIST, label="Micrographs from",
+                      help="Another set is useful when the coordinates were picked on downsampled, "
+                           "filtered or contrast-inverted micrographs: the network expects particles "
+                           "dark on a bright background. Micrographs are matched by id and coordinates "
+                           "are rescaled when the sampling differs.")
+        form.addParam("inputMicrographs", params.PointerParam, pointerClass="SetOfMicrographs",
+                      condition="micsSource==%d" % MICS_OTHER, label="Micrographs",
+                      help="Must hold the micrographs of the coordinates, with the same ids.")
+        form.addParam("boxSize", params.IntParam, allowsNull=True, label="Box size (px)",
+                      help="Particle box in pixels of the coordinates' micrographs; empty: the "
+                           "coordinates' box size. The network sees micrographs downsampled so that "
+                           "this box is 16 px wide, and scores the disc of this diameter.")
+        form.addParam("threshold", params.FloatParam, default=0.8, label="Goodness threshold",
+                      help="Coordinates whose goodness (1 - mean badness under the particle, 0..1) is "
+                           "below it are rejected. Use -1 to only score and keep every coordinate. "
+                           "0.75-0.9 suits most data.")
+        form.addParam("minDistance", params.FloatParam, allowsNull=True, label="Min. distance to bad regions (A)",
+                      help="Also reject coordinates whose centre is closer than this to any bad region. "
+                           "Empty: no distance rule.")
+        form.addParam("classDistances", params.StringParam, default="", label="Min. distance per class (A)",
+                      help="For models with classes: e.g. 'carbon=50 contamination=200'. Empty: none.")
+        form.addParam("modelChoice", params.EnumParam, default=MODEL_BUNDLED,
+                      choices=["bundled default", "original defaultModel.h5", "another model file"],
+                      label="Model",
+                      help="The bundled model is trained for this plugin; the original tool's "
+                           "defaultModel.h5 runs with the original's preprocessing; any .keras model "
+                           "of this project (with its .json card beside it) can be used too.")
+        form.addParam("modelFile", params.PathParam, condition="modelChoice!=%d" % MODEL_BUNDLED,
+                      label="Model file", help="defaultModel.h5, or a .keras model with its card.")
+        form.addParam("tta", params.EnumParam, default=0, choices=TTA_CHOICES, label="Test-time augmentation",
+                      help="none: one pass; flips: 4 passes averaged; d8: 8 passes (flips and "
+                           "rotations). More passes give smoother masks at proportional cost.")
+        form.addParam("streamingBatchSize", params.IntParam, default=10, validators=[params.GE(1)],
+                      label="Micrographs per batch",
+                      help="Micrographs handed to one engine run (the model is loaded once per run). "
+                           "Smaller batches give results sooner when streaming.")
+        form.addParam("networkBatchSize", params.IntParam, default=8, validators=[params.GE(1)],
+                      expertLevel=params.LEVEL_ADVANCED, label="Network batch size",
+                      help="Images per network call; lower it if the GPU runs out of memory.")
+        form.addParam("saveMasks", params.BooleanParam, default=True, label="Save masks",
+                      help="Keep the badness mask of every micrograph (MRC, 0 = good, 1 = bad). "
+                           "Needed to resume a run without predicting again.")
+        form.addParam("saveThumbnails", params.BooleanParam, default=True, label="Save thumbnails",
+                      help="A PNG per micrograph with the mask overlaid and accepted/rejected picks.")
+        form.addHidden(params.USE_GPU, params.BooleanParam, default=True, label="Use GPU",
+                       help="No: run the network on the CPU.")
+        form.addHidden(params.GPU_LIST, params.StringParam, default="0", label="GPU ids",
+                       help="GPUs to use, e.g. '0' or '0,1' (one worker per GPU).")
+        self._defineStreamingParams(form)
+        form.addParallelSection(threads=2, mpi=0)
+
+    # ------------------------------------------------------------------ steps
+    def stepsGeneratorStep(self):
+        """Inserts one cleaning step per batch of micrographs whose coordinates have arrived."""
+        scheduled = self._registeredMicrographIds()
+        batchSteps = []
+        size = self.streamingBatchSize.get()
+        while True:
+            coordinatesClosed, withCoordinates = self._micrographIdsWithCoordinates()
+            micsClosed, available = self._availableMicrographIds()
+            waiting = withCoordinates - scheduled
+            ready = sorted(i for i in waiting if micsClosed or i in available)
+            final = coordinatesClosed and len(ready) == len(waiting)
+            while len(ready) >= size or (final and ready):
+                batch, ready = ready[:size], ready[size:]
+                batchSteps.append(self._insertFunctionStep(self.cleanBatchStep, batch, prerequisites=[],
+                                                           needsGPU=True))
+                scheduled.update(batch)
+            if final:
+                self._insertFunctionStep(self.closeOutputsStep, prerequisites=batchSteps, needsGPU=False)
+                return
+            self._streamingSleepOnWait()
+
+    def cleanBatchStep(self, micIds):
+        micrographs = self._loadMicrographs(micIds)
+        coordinates = self._loadCoordinates(micIds)
+        batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (
+            micIds[0], hashlib.sha1(",".join(map(str, micIds)).encode()).hexdigest()[:8]))
+        os.makedirs(batchDir, exist_ok=True)
+        manifest = self._manifest(micrographs, coordinates)
+        entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
+        entries += [self._missingEntry(micId, coordinates[micId]) for micId in micIds if micId not in micrographs]
+        with self._lock:
+            self._register(entries, micrographs, coordinates)
+
+    def closeOutputsStep(self):
+        with self._lock:
+            for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS):
+                self._updateOutputSet(name, self._openOutput(name), Set.STREAM_CLOSED)
+
+    # ------------------------------------------------------------------ engine
+    def _scale(self):
+        """Micrograph pixels per coordinate pixel."""
+        return self._coordinateSampling() / self._micrographSource().getSamplingRate()
+
+    def _coordinateSampling(self):
+        return self.inputCoordinates.get().getMicrographs().getSamplingRate()
+
+    def _modelPath(self):
+        return None if self.modelChoice.get() == MODEL_BUNDLED else os.path.abspath(self.modelFile.get())
+
+    def _minDistances(self):
+        limits = parseClassDistances(self.classDistances.get() or "")
+        if self.minDistance.get():
+            limits[ANY_CLASS] = self.minDistance.get()
+        return limits
+
+    def _manifest(self, micrographs, coordinates):
+        scale = self._scale()
+        boxSize = self.boxSize.get() or self.inputCoordinates.get().getBoxSize()
+        threshold = self.threshold.get()
+        entries = []
+        for micId, mic in micrographs.items():
+            coords = coordinates[micId]
+            entries.append({"id": micId, "path": mic.getFileName(), "pixel_size": mic.getSamplingRate(),
+                            "key": micrographKey(micId),
+                            "coordinates": {"id": [c.getObjId() for c in coords],
+                                            "x": [c.getX() * scale for c in coords],
+                                            "y": [c.getY() * scale for c in coords]}})
+        return {"output_dir": self._getExtraPath("micrographs"), "box_size": boxSize * scale,
+                "model": self._modelPath(), "threshold": threshold if threshold >= 0 else None,
+                "min_distance": self._minDistances(), "tta": TTA_CHOICES[self.tta.get()],
+                "gpus": ",".join(map(str, self.getGpuList())) if self.useGpu.get() else "cpu",
+                "threads": None, "batch_size": self.networkBatchSize.get(), "full_size": False,
+                "thumbnails": self.saveThumbnails.get(), "save_masks": self.saveMasks.get(),
+                "extra_downsampling": 1, "micrographs": entries}
+
+    def _runEngine(self, manifest, batchDir):
+        """Runs (or, after an interruption, reuses) one engine batch; returns its micrograph entries."""
+        manifestPath = os.path.join(batchDir, "manifest.json")
+        resultPath = os.path.join(batchDir, "result.json")
+        text = json.dumps(manifest, indent=1)
+        previous = open(manifestPath).read() if os.path.exists(manifestPath) else None
+        if previous != text or not os.path.exists(resultPath):
+            if os.path.exists(resultPath):
+                os.remove(resultPath)
+            with open(manifestPath, "w") as stream:
+                stream.write(text)
+            try:
+                self.runJob(Plugin.getProgram(), "batch %s --result %s --quiet"
+                            % (shlex.quote(manifestPath), shlex.quote(resultPath)), env=Plugin.getEnviron())
+            except Exception:
+                # Exit status 3 means some micrographs failed: the result still holds everyone.
+                if not os.path.exists(resultPath):
+                    raise
+        with open(resultPath) as stream:
+            result = json.load(stream)
+        if result.get("model"):
+            self._rememberModel(result["model"])
+        return result["micrographs"]
+
+    def _missingEntry(self, micId, coords):
+        return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
+                "summary": {}, "coordinates": {"id": [c.getObjId() for c in coords]}}
+
+    def _rememberModel(self, card):
+        if not self.mcModel.get():
+            self.mcModel.set("%s (sha256 %s)" % (card.get("name"), (card.get("sha256") or "")[:12]))
+            self.mcClasses.set(",".join(card.get("classes") or []))
+            self._store(self.mcModel, self.mcClasses)
+
+    def _classNames(self):
+        """Per-class names (not 'any'): the same attribute columns on every micrograph."""
+        return [name for name in (self.mcClasses.get() or "").split(",")[1:] if name]
+
+    # ------------------------------------------------------------------ inputs
+    def _micrographSource(self):
+        if self.micsSource.get() == MICS_OTHER:
+            return self.inputMicrographs.get()
+        return self.inputCoordinates.get().getMicrographs()
+
+    @staticmethod
+    def _reopen(SetClass, fileName):
+        """A fresh view of a set that another protocol may still be appending to."""
+        items = SetClass(filename=fileName)
+        items.loadAllProperties()
+        return items
+
+    def _micrographIdsWithCoordinates(self):
+        coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
+        closed = coordinates.isStreamClosed()  # read before the items: nothing is missed
+        ids = set(coordinates.getUniqueValues("_micId"))
+        coordinates.close()
+        return closed, ids
+
+    def _availableMicrographIds(self):
+        micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
+        closed = micrographs.isStreamClosed()
+        ids = set(micrographs.getIdSet())
+        micrographs.close()
+        return closed, ids
+
+    def _loadMicrographs(self, micIds):
+        micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
+        found = {micId: micrographs[micId].clone() for micId in micIds if micrographs[micId] is not None}
+        micrographs.close()
+        return found
+
+    def _loadCoordinates(self, micIds):
+        coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
+        found = {micId: [c.clone() for c in coordinates.iterItems(where="_micId=%d" % micId)]
+                 for micId in micIds}
+        coordinates.close()
+        return found
+
+    # ------------------------------------------------------------------ outputs
+    def _outputFile(self, name):
+        return self._getPath("%s.sqlite" % name)
+
+    def _openOutput(self, name):
+        """The output set, reopened for appending if an earlier step (or run) created it."""
+        if hasattr(self, name):
+            output = self._reopen(type(getattr(self, name)), self._outputFile(name))
+            output.enableAppend()
+            return output
+        if name == OUTPUT_MICROGRAPHS:
+            output = SetOfMicrographs(filename=self._outputFile(name), indexes=["_index"])
+            output.copyInfo(self._micrographSource())
+        else:
+            inputCoordinates = self.inputCoordinates.get()
+            output = SetOfCoordinates(filename=self._outputFile(name), indexes=["_micId"])
+            output.setMicrographs(inputCoordinates.getMicrographs())
+            output.setBoxSize(inputCoordinates.getBoxSize())
+        output.setStreamState(Set.STREAM_OPEN)
+        return output
+
+    def _defineNew(self, name, output):
+        """First update of an output: define it with its relation to the inputs."""
+        isNew = not hasattr(self, name)
+        self._updateOutputSet(name, output, Set.STREAM_OPEN)
+        if isNew:
+            self._defineSourceRelation(self.inputCoordinates, output)
+            if self.micsSource.get() == MICS_OTHER:
+                self._defineSourceRelation(self.inputMicrographs, output)
+
+    def _registeredMicrographIds(self):
+        if not hasattr(self, OUTPUT_MICROGRAPHS):
+            return set()
+        output = self._reopen(SetOfMicrographs, self._outputFile(OUTPUT_MICROGRAPHS))
+        ids = set(output.getIdSet())
+        output.close()
+        return ids
+
+    def _registeredCoordinateIds(self):
+        if self._doneCoordinates is None:
+            self._doneCoordinates = set()
+            for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
+                if hasattr(self, name):
+                    output = self._reopen(SetOfCoordinates, self._outputFile(name))
+                    self._doneCoordinates.update(output.getIdSet())
+                    output.close()
+        return self._doneCoordinates
+
+    def _register(self, entries, micrographs, coordinates):
+        """Appends a batch's scored coordinates, then its micrographs (so a micrograph in the output
+        means all of its coordinates are too); anything already registered is skipped."""
+        doneMicrographs = self._registeredMicrographIds()
+        doneCoordinates = self._registeredCoordinateIds()
+        outputs = {name: self._openOutput(name) for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS)}
+        for entry in entries:
+            micId = entry["id"]
+            if micId in doneMicrographs:
+                continue
+            counts = {OUTPUT_ACCEPTED: 0, OUTPUT_REJECTED: 0}
+            for coord, accepted in self._scoredCoordinates(entry, coordinates[micId]):
+                name = OUTPUT_ACCEPTED if accepted else OUTPUT_REJECTED
+                counts[name] += 1
+                if coord.getObjId() not in doneCoordinates:
+                    outputs[name].append(coord)
+                    doneCoordinates.add(coord.getObjId())
+            if micId in micrographs:
+                outputs[OUTPUT_MICROGRAPHS].append(self._annotatedMicrograph(micrographs[micId], entry, counts))
+        for name, output in outputs.items():
+            self._defineNew(name, output)
+
+    def _scoredCoordinates(self, entry, coords):
+        scores = entry.get("coordinates") or {}
+        index = {coordId: i for i, coordId in enumerate(scores.get("id", []))}
+        failure = entry.get("error") or "no score returned"
+        for coord in coords:
+            i = index.get(coord.getObjId())
+            scored = i is not None and "goodness" in scores
+            distance = scores["distance"][i] if scored else None
+            coord._xmipp_goodRegionScore = Float(scores["goodness"][i] if scored else None)
+            # null distance from a processed micrograph: no bad region at all
+            coord._mcDistanceToBad = Float(math.inf if scored and distance is None and entry["ok"] else distance)
+            coord._mcReason = String(scores["reason"][i] if scored else "micrograph failed: %s" % failure)
+            yield coord, bool(scored and scores["accepted"][i])
+
+    def _annotatedMicrograph(self, mic, entry, counts):
+        summary = entry.get("summary") or {}
+        mic._mcFlaggedFraction = Float(summary.get("flagged_fraction"))
+        for name in self._classNames():
+            setattr(mic, "_mcFlaggedFraction_%s" % name, Float((summary.get("class_fractions") or {}).get(name)))
+        mic._mcMaskFile = String(entry.get("mask") or "")
+        mic._mcThumbnail = String(entry.get("thumbnail") or "")
+        mic._mcAccepted = Integer(counts[OUTPUT_ACCEPTED])
+        mic._mcRejected = Integer(counts[OUTPUT_REJECTED])
+        mic._mcError = String(entry.get("error") or "")
+        return mic
+
+    # ------------------------------------------------------------------ info
+    def _validate(self):
+        errors = list(Plugin.validateInstallation())
+        self._validateThreads(errors)
+        if self.modelChoice.get() != MODEL_BUNDLED:
+            path = self.modelFile.get()
+            if not path or not os.path.isfile(path):
+                errors.append("Model file not found: %r. Choose an existing defaultModel.h5 or .keras file."
+                              % path)
+        threshold = self.threshold.get()
+        if threshold is None or not (threshold < 0 or 0 <= threshold <= 1):
+            errors.append("The goodness threshold must be within 0..1 (or -1 to keep all), got %s" % threshold)
+        try:
+            parseClassDistances(self.classDistances.get() or "")
+        except ValueError as error:
+            errors.append("Min. distance per class: %s" % error)
+        if (self.micsSource.get() == MICS_OTHER and not self.inputMicrographs.hasValue()):
+            errors.append("Choose the set of micrographs to use.")
+        return errors
+
+    def _counts(self):
+        return {name: getattr(self, name).getSize() if hasattr(self, name) else 0
+                for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS)}
+
+    def _failedMicrographs(self):
+        if not hasattr(self, OUTPUT_MICROGRAPHS):
+            return []
+        return [mic._mcError.get() for mic in getattr(self, OUTPUT_MICROGRAPHS) if mic._mcError.get()]
+
+    def _summary(self):
+        counts = self._counts()
+        if not counts[OUTPUT_MICROGRAPHS]:
+            return ["No micrograph processed yet."]
+        total = counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED]
+        threshold = self.threshold.get()
+        lines = ["Model: %s; threshold %s." % (self.mcModel.get() or "?",
+                                               "none (score only)" if threshold < 0 else "%g" % threshold),
+                 "%d micrographs; %d coordinates: %d accepted (%.1f%%), %d rejected."
+                 % (counts[OUTPUT_MICROGRAPHS], total, counts[OUTPUT_ACCEPTED],
+                    100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1), counts[OUTPUT_REJECTED])]
+        fractions = [mic._mcFlaggedFraction.get() for mic in getattr(self, OUTPUT_MICROGRAPHS)
+                     if mic._mcFlaggedFraction.get() is not None]
+        if fractions:
+            lines.append("Flagged bad: %.1f%% of the micrograph area on average, up to %.1f%%."
+                         % (100 * sum(fractions) / len(fractions), 100 * max(fractions)))
+        failed = self._failedMicrographs()
+        if failed:
+            lines.append("%d micrographs failed (their coordinates are rejected): %s"
+                         % (len(failed), "; ".join(failed)))
+        return lines
+
+    def _methods(self):
+        counts = self._counts()
+        if not counts[OUTPUT_MICROGRAPHS]:
+            return []
+        total = counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED]
+        return ["Bad regions (carbon, contamination, ice) of %d micrographs were located with "
+                "MicrographCleaner [SanchezGarcia2020] (model %s); %d of %d particle coordinates "
+                "lying on clean areas were kept." % (counts[OUTPUT_MICROGRAPHS], self.mcModel.get(),
+                                                      counts[OUTPUT_ACCEPTED], total)]
+
+    def _citations(self):
+        return ["SanchezGarcia2020"]

@@ -1,0 +1,1 @@
+"""Viewers of the plugin (score histogram, threshold explorer, thumbnail gallery): not built yet."""
