@@ -1,15 +1,19 @@
 """The Scipion plugin of MicrographCleaner (the engine itself is the ``micrographcleaner`` package in engine/)."""
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-from xmipp3_micrographcleaner.constants import VERSION
+HERE = Path(__file__).parent
+# read, not imported: importing the package needs Scipion, which may not be installed yet
+VERSION = re.search(r'^VERSION = "([^"]+)"', (HERE / "xmipp3_micrographcleaner" / "constants.py").read_text(),
+                    re.M).group(1)
 
 setup(
     name="scipion-em-micrographcleaner",
     version=VERSION,
     description="Scipion plugin: find bad regions in cryo-EM micrographs and score or filter particle picks",
-    long_description=Path(__file__).with_name("README.rst").read_text(),
+    long_description=(HERE / "README.rst").read_text(),
     long_description_content_type="text/x-rst",
     license="GPL-3.0-or-later",
     python_requires=">=3.8",

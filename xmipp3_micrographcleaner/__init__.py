@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pwem
 import pyworkflow
+import pyworkflow.utils as pwutils
 
 from .constants import (ACTIVATION_VAR, ENGINE_DISTRIBUTION, ENV_NAME, HOME_VAR, INSTALLED_FLAG,
                         TENSORFLOW_VAR, VERSION)
@@ -68,7 +69,7 @@ class Plugin(pwem.Plugin):
     @classmethod
     def getEnviron(cls):
         """Scipion's environment minus its Python paths, which must not leak into the engine's Python."""
-        environ = dict(os.environ)
+        environ = pwutils.Environ(os.environ)
         for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
             environ.pop(name, None)
         return environ

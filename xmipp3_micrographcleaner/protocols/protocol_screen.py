@@ -222,19 +222,22 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                 if not os.path.exists(resultPath):
                     raise
         with open(resultPath) as stream:
-            result = json.load(stream)
-        if result.get("model"):
-            self._rememberModel(result["model"])
-        return result["micrographs"]
+            entries = json.load(stream)["micrographs"]
+        for entry in entries:
+            if entry["ok"]:
+                self._rememberModel(entry["summary"])
+                break
+        return entries
 
     def _missingEntry(self, micId, coords):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
                 "summary": {}, "coordinates": {"id": [c.getObjId() for c in coords]}}
 
-    def _rememberModel(self, card):
+    def _rememberModel(self, summary):
+        """The model's name and classes, from a micrograph it processed."""
         if not self.mcModel.get():
-            self.mcModel.set("%s (sha256 %s)" % (card.get("name"), (card.get("sha256") or "")[:12]))
-            self.mcClasses.set(",".join(card.get("classes") or []))
+            self.mcModel.set("%s (sha256 %s)" % (summary["model"], (summary.get("model_sha256") or "")[:12]))
+            self.mcClasses.set(",".join(summary["classes"]))
             self._store(self.mcModel, self.mcClasses)
 
     def _classNames(self):

@@ -1,0 +1,203 @@
+"""The deep micrograph cleaner protocol in real Scipion projects, against known bad regions.
+
+Micrographs (dark discs on noise) and picks on and off the discs are generated, imported with
+pwem's import protocols and screened with the engine running in the plugin's own environment.
+"""
+import glob
+import math
+import os
+import shutil
+import time
+
+from pwem.objects import SetOfCoordinates, SetOfMicrographs
+from pwem.protocols import ProtCreateStreamData, ProtImportCoordinates, ProtImportMicrographs
+from pyworkflow.object import Set
+from pyworkflow.tests import BaseTest, setupTestProject
+
+from .. import Plugin
+from ..constants import MICS_OTHER, MODEL_BUNDLED, MODEL_FILE
+from ..protocols import ProtMicrographCleanerScreen
+from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from . import scenes
+
+FAILED = "micrograph failed"
+
+
+class ScreenTestBase(BaseTest):
+    @classmethod
+    def setUpClass(cls):
+        problems = Plugin.validateInstallation()
+        if problems:
+            raise RuntimeError("\n".join(problems))
+        setupTestProject(cls)
+        cls.data = os.path.join(cls.proj.getPath(), "data")
+        shutil.rmtree(cls.data, ignore_errors=True)
+        cls.model = scenes.tiny_model(os.path.join(os.environ["SCIPION_USER_DATA"], "test-models"))
+
+    @classmethod
+    def importScenes(cls, subfolder, names, seed, downsample=1):
+        """Writes and imports micrographs and their picks; returns (mics protocol, coords protocol, truth)."""
+        folder = os.path.join(cls.data, subfolder)
+        truth = scenes.write_scenes(folder, names, seed, downsample)
+        mics = cls.newProtocol(ProtImportMicrographs, filesPath=folder, filesPattern="*.mrc",
+                               samplingRate=scenes.PIXEL_SIZE * downsample, voltage=300,
+                               sphericalAberration=2.7, amplitudeContrast=0.1)
+        cls.launchProtocol(mics)
+        scenes.restore_file_names(mics.outputMicrographs, names)
+        sqlite = scenes.write_coordinates_sqlite(os.path.join(folder, "coordinates.sqlite"),
+                                                 mics.outputMicrographs, truth)
+        coords = cls.newProtocol(ProtImportCoordinates, importFrom=ProtImportCoordinates.IMPORT_FROM_SCIPION,
+                                 filesPath=sqlite, inputMicrographs=mics.outputMicrographs,
+                                 boxSize=scenes.BOX // downsample)
+        cls.launchProtocol(coords)
+        return mics, coords, truth
+
+    @classmethod
+    def screen(cls, coordinates, launch=True, **kwargs):
+        kwargs.setdefault("modelChoice", MODEL_FILE)
+        if kwargs["modelChoice"] == MODEL_FILE:
+            kwargs.setdefault("modelFile", cls.model)
+        kwargs.setdefault("useGpu", False)
+        kwargs.setdefault("streamingSleepOnWait", 2)
+        protocol = cls.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coordinates, **kwargs)
+        if launch:
+            cls.launchProtocol(protocol)
+        return protocol
+
+    def outputCoordinates(self, protocol):
+        """{(micId, x, y): coordinate clone} of both outputs, checking that no id appears twice."""
+        found, ids = {}, []
+        for name, accepted in ((OUTPUT_ACCEPTED, True), (OUTPUT_REJECTED, False)):
+            for coord in getattr(protocol, name):
+                found[(coord.getMicId(), coord.getX(), coord.getY())] = (accepted, coord.clone())
+                ids.append(coord.getObjId())
+        self.assertEqual(len(ids), len(set(ids)), "a coordinate was registered twice")
+        return found
+
+    def assertMatchesTruth(self, protocol, micrographs, truth, scale=1):
+        expected = scenes.truth_by_position(micrographs, truth, scale)
+        found = self.outputCoordinates(protocol)
+        self.assertEqual(set(found), set(expected), "accepted + rejected must be exactly the input")
+        for key, label in expected.items():
+            accepted, coord = found[key]
+            score = coord._xmipp_goodRegionScore.get()
+            self.assertTrue(0 <= score <= 1, "score %s out of range" % score)
+            self.assertEqual(accepted, label == "good", "%s pick %s scored %.3f (%s)"
+                             % (label, key, score, coord._mcReason.get()))
+            self.assertEqual(coord._mcReason.get() == "accepted", accepted)
+            if label == "good":
+                self.assertGreater(coord._mcDistanceToBad.get(), 0)
+
+    def assertMicrographOutputs(self, protocol, count):
+        micrographs = list(m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS))
+        self.assertEqual(len(micrographs), count)
+        self.assertTrue(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
+        for mic in micrographs:
+            if mic._mcError.get():
+                continue
+            self.assertTrue(0 < mic._mcFlaggedFraction.get() < 0.5, mic._mcFlaggedFraction.get())
+            for attribute in ("_mcMaskFile", "_mcThumbnail"):
+                path = os.path.join(self.proj.getPath(), getattr(mic, attribute).get())
+                self.assertTrue(os.path.isfile(path), "%s %s missing" % (attribute, path))
+        return micrographs
+
+
+class TestScreen(ScreenTestBase):
+    """The main job, a broken micrograph, a hostile file name and another sampling."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.names = ["mic_a", "mic_b", "mic 1; touch pwned", "mic_c"]
+        cls.mics, cls.coords, cls.truth = cls.importScenes("clean", cls.names, seed=1)
+
+    def test_picks_on_bad_regions_are_rejected(self):
+        protocol = self.screen(self.coords.outputCoordinates, streamingBatchSize=3)
+        self.assertMatchesTruth(protocol, self.mics.outputMicrographs, self.truth)
+        micrographs = self.assertMicrographOutputs(protocol, len(self.truth))
+        self.assertFalse(glob.glob(os.path.join(self.proj.getPath(), "**", "pwned*"), recursive=True)
+                         or os.path.exists("pwned.mrc"), "a file name ran as a shell command")
+        for mic in micrographs:
+            self.assertEqual(mic._mcAccepted.get() + mic._mcRejected.get(),
+                             len(list(self.coords.outputCoordinates.iterCoordinates(mic.getObjId()))))
+        summary = "\n".join(protocol.summary())
+        self.assertIn("%d micrographs" % len(self.truth), summary)
+        self.assertIn("SanchezGarcia2020", "".join(protocol.methods()))
+
+    def test_score_only_keeps_every_coordinate(self):
+        protocol = self.screen(self.coords.outputCoordinates, threshold=-1, streamingBatchSize=10,
+                               saveThumbnails=False)
+        self.assertEqual(getattr(protocol, OUTPUT_REJECTED).getSize(), 0)
+        self.assertEqual(getattr(protocol, OUTPUT_ACCEPTED).getSize(), self.coords.outputCoordinates.getSize())
+
+    def test_broken_micrograph_is_reported_and_its_picks_rejected(self):
+        mics, coords, truth = self.importScenes("broken", ["ok_1", "ok_2", "zz_broken"], seed=2)
+        scenes.write_mrc(os.path.join(self.data, "broken", "zz_broken.mrc"), [[5.0] * 64] * 64)
+        protocol = self.screen(coords.outputCoordinates, streamingBatchSize=3)
+        del truth["zz_broken"]
+        found = self.outputCoordinates(protocol)
+        self.assertEqual(len(found), coords.outputCoordinates.getSize())
+        brokenId = max(mic.getObjId() for mic in mics.outputMicrographs)
+        for (micId, x, y), (accepted, coord) in found.items():
+            if micId == brokenId:
+                self.assertFalse(accepted)
+                self.assertTrue(coord._mcReason.get().startswith(FAILED), coord._mcReason.get())
+                self.assertIn("constant image", coord._mcReason.get())
+                self.assertIsNone(coord._xmipp_goodRegionScore.get())
+            else:
+                label = scenes.truth_by_position(mics.outputMicrographs, truth)[(micId, x, y)]
+                self.assertEqual(accepted, label == "good")
+        self.assertIn("1 micrographs failed", "\n".join(protocol.summary()))
+        self.assertIn("zz_broken.mrc", "\n".join(protocol.summary()))
+
+    def test_coordinates_at_another_sampling(self):
+        """Picks made on 2x binned micrographs (same names, so same ids), screened on the full-size ones."""
+        binned, binnedCoords, binnedTruth = self.importScenes("binned", self.names, seed=1, downsample=2)
+        protocol = self.screen(binnedCoords.outputCoordinates, micsSource=MICS_OTHER,
+                               inputMicrographs=self.mics.outputMicrographs, streamingBatchSize=4)
+        self.assertMatchesTruth(protocol, binned.outputMicrographs, binnedTruth)
+        self.assertEqual(protocol.outputMicrographs.getSamplingRate(), scenes.PIXEL_SIZE)
+
+
+class TestStreaming(ScreenTestBase):
+    """Coordinates arrive one micrograph at a time; outputs grow, stay open, then close."""
+
+    def test_streaming(self):
+        mics, coords, truth = self.importScenes("stream", ["s1", "s2", "s3", "s4", "s5"], seed=3)
+        feeder = self.newProtocol(ProtCreateStreamData, setof=4, inputCoordinates=coords.outputCoordinates,
+                                  nDim=5, creationInterval=4)
+        self.proj.launchProtocol(feeder, wait=False)
+        streamed = feeder._getPath("coordinates.sqlite")
+        self.waitFor(lambda: os.path.exists(streamed), "the first streamed coordinates")
+        self.proj._updateProtocol(feeder)
+        protocol = self.screen(None, launch=False, streamingBatchSize=1)
+        protocol.inputCoordinates.set(feeder)
+        protocol.inputCoordinates.setExtended("outputCoordinates")
+        self.proj.launchProtocol(protocol, wait=False)
+        outputFile = protocol._getPath("%s.sqlite" % OUTPUT_MICROGRAPHS)
+        self.waitFor(lambda: os.path.exists(outputFile), "the first output")
+        grown = SetOfMicrographs(filename=outputFile)
+        grown.loadAllProperties()
+        self.assertLess(grown.getSize(), 5, "outputs should appear before all input has arrived")
+        self.assertFalse(grown.isStreamClosed())
+        grown.close()
+        self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
+        protocol = self.proj.getProtocol(protocol.getObjId())
+        self.assertTrue(protocol.isFinished(), protocol.getErrorMessage())
+        self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
+        self.assertMicrographOutputs(protocol, 5)
+        for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
+            self.assertTrue(getattr(protocol, name).isStreamClosed())
+
+    def waitFor(self, condition, what, timeout=300):
+        deadline = time.time() + timeout
+        while not condition():
+            if time.time() > deadline:
+                self.fail("timed out waiting for %s" % what)
+            time.sleep(0.5)
+
+    def finished(self, protocol):
+        protocol = self.proj.getProtocol(protocol.getObjId())
+        if protocol.isFailed() or protocol.isAborted():
+            self.fail("protocol stopped: %s" % protocol.getErrorMessage())
+        return protocol.isFinished()
