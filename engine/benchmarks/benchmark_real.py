@@ -54,7 +54,7 @@ def fit_circle(points: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 def predict(predictor: Predictor, image: np.ndarray, box: float):
     working, _ = preprocess(image, downsampling_factor(box, 1.0, predictor.card.particle_pixels),
-                                   predictor.card.preprocessing)
+                            predictor.card.preprocessing)
     return working, predictor.predict(working)
 
 

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from micrographcleaner.evaluation import (
     summarise,
     truth_channels,
 )
-from micrographcleaner.model_files import ModelCard
+from micrographcleaner.model_files import ModelCard, load_model
 from micrographcleaner.simulation import CLASSES, draw_scene, write_simulated
 
 
@@ -65,9 +66,15 @@ def test_perfect_masks_give_perfect_figures(tmp_path):
 def test_evaluate_command_reports_figures(tmp_path, model_path, capsys):
     folder = simulated_folder(tmp_path / "set", range(3))
     report = tmp_path / "report.json"
-    assert main(["evaluate", str(folder), "--model", str(model_path), "--report", str(report), "--quiet"]) == 0
+    model = tmp_path / "model.keras"
+    shutil.copy(model_path, model)
+    shutil.copy(model_path.with_suffix(".json"), model.with_suffix(".json"))
+    assert main(["evaluate", str(folder), "--model", str(model), "--report", str(report), "--quiet",
+                 "--record", "synthetic"]) == 0
     printed = capsys.readouterr().out
     assert "particles at threshold 0.8" in printed
     content = json.loads(report.read_text())
     assert content["summary"]["micrographs"] == 3 and len(content["micrographs"]) == 3
+    _, card = load_model(model)  # the card holds the figures and still matches the model file
+    assert card.metrics["synthetic"] == content["summary"]
     assert main(["evaluate", str(tmp_path / "nothing"), "--model", str(model_path)]) == 2

@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--box-size", type=float, help="particle box when there is no <stem>.json")
     evaluate.add_argument("--tta", choices=AUGMENTATIONS, default="none")
     evaluate.add_argument("--report", type=Path, help="write every figure, per micrograph too, as JSON")
+    evaluate.add_argument("--record", metavar="NAME", help="also store the summary in the model's card under NAME")
     evaluate.add_argument("--quiet", action="store_true")
     return parser
 
@@ -302,7 +303,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     from .evaluation import DEFAULT_THRESHOLD, evaluate_folder, report_text, to_json
     from .images import write_json
-    from .model_files import ModelFileError, load_model
+    from .model_files import ModelFileError, load_model, record_metrics
     from .prediction import Predictor
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
@@ -315,6 +316,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     print(f"{card.name} on {args.folder}:\n{report_text(summary)}")
     if args.report:
         write_json(args.report, to_json(results, summary))
+    if args.record:
+        record_metrics(args.model, args.record, summary)
     return EXIT_OK
 
 

@@ -120,11 +120,13 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
 
 def _draw_contaminant(rng: np.random.Generator, height: int, width: int, diameter: float, side: float) -> dict:
     kind = rng.choice(["ice_ball", "crystal", "ethane"], p=[0.7, 0.2, 0.1])
-    radius = _log_uniform(rng, 0.3 * diameter, side / 8) if kind != "ethane" else _log_uniform(rng, diameter, side / 6)
+    radius = _log_uniform(rng, 0.5 * diameter, side / 8) if kind != "ethane" else _log_uniform(rng, diameter, side / 6)
+    # a contaminant as small as a particle is told apart by being far darker than one
+    thickness = _log_uniform(rng, 1.0 if radius < 1.5 * diameter else 0.3, 3.0)
     return {"kind": str(kind), "centre": [float(rng.uniform(-0.1, 1.1) * width), float(rng.uniform(-0.1, 1.1) * height)],
             "radius": float(radius), "sides": int(rng.integers(5, 9)), "rotation": float(rng.uniform(0, 2 * np.pi)),
             "outline": _outline(rng, 0.35 if kind == "ice_ball" else 0.05),
-            "thickness": _log_uniform(rng, 0.3, 3.0), "phase": float(rng.uniform(1.0, 6.0)),
+            "thickness": thickness, "phase": float(rng.uniform(1.0, 6.0)),
             "halo": float(rng.uniform(0, 0.3)), "texture": float(rng.uniform(0, 0.3)),
             "seed": int(rng.integers(2 ** 31))}
 

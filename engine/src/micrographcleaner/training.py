@@ -19,7 +19,7 @@ from scipy import ndimage
 from . import network
 from .evaluation import iou
 from .images import read_mask, read_micrograph
-from .model_files import ModelCard, save_model
+from .model_files import ModelCard, load_model, save_model
 from .preprocessing import (
     PARTICLE_PIXELS,
     area_resize,
@@ -262,16 +262,19 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     strategy = tf.distribute.MirroredStrategy() if gpus and len(gpus) > 1 else tf.distribute.get_strategy()
     epochs_done = 0
     checkpoint = output / CHECKPOINT
+    unet = network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES))
     with strategy.scope():
         if resume and checkpoint.is_file():
             model = keras.saving.load_model(checkpoint, compile=True)
             epochs_done = json.loads((output / STATE).read_text())["epochs_done"]
         else:
-            if config.initial_model is not None:
-                model = keras.saving.load_model(config.initial_model, compile=False)
-            else:
-                model = network.build_unet(network.UNetConfig(filters=tuple(config.filters),
-                                                              n_outputs=1 + len(CLASSES)))
+            model = network.build_unet(unet)
+            if config.initial_model is not None:  # fine-tuning keeps the initial model's architecture
+                initial, initial_card = load_model(config.initial_model)
+                unet = network.UNetConfig(**{**initial_card.architecture,
+                                             "filters": tuple(initial_card.architecture["filters"])})
+                model = network.build_unet(unet)
+                model.set_weights(initial.get_weights())
             schedule = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
@@ -286,20 +289,12 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
         model.fit(TrainingBatches(config, labelled, epoch=epochs_done), epochs=config.epochs,
                   initial_epoch=epochs_done, callbacks=callbacks, verbose=1)
     final = output / "model.keras"
-    unet = network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES))
     card = ModelCard(name=final.stem, version="1", classes=["bad", *CLASSES],
                      size_multiple=unet.size_multiple, architecture=unet.to_dict(),
                      training=config.command or "micrographcleaner train")
-    save_model(_as_float32(model), final, card)
-    return final
-
-
-def _as_float32(model):
-    """A float32 copy of a mixed-precision model, so the saved file runs on any CPU."""
-    if keras.mixed_precision.global_policy().name == "float32":
-        return model
+    # a float32 copy without optimiser state: small, and it runs on any CPU after mixed precision
     keras.mixed_precision.set_global_policy("float32")
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
+    inference = network.build_unet(unet)
+    inference.set_weights(model.get_weights())
+    save_model(inference, final, card)
+    return final
