@@ -70,7 +70,7 @@ def draw_scene(seed: int, shape: tuple[int, int] = (256, 256)) -> dict:
                 "roughness": float(rng.uniform(0, 0.06) ** 1.5 / 0.06 ** 0.5), "roughness_scale": _log_uniform(rng, 4, 60),
                 "texture_seed": int(rng.integers(2 ** 31))},
         "noise": _log_uniform(rng, 0.004, 0.12),
-        "particles": {"coverage": 0.0 if empty else float(rng.uniform(0.0, 0.45) ** 1.3 / 0.45 ** 0.3),
+        "particles": {"coverage": 0.0 if empty else float(rng.uniform(0.0, 0.5)),
                       "contrast": _log_uniform(rng, 0.15, 2.5), "blobs": int(rng.integers(3, 9)),
                       "seed": int(rng.integers(2 ** 31))},
         "carbon": [], "contamination": [], "crystalline_ice": [], "aggregate": [],
@@ -86,7 +86,7 @@ def draw_scene(seed: int, shape: tuple[int, int] = (256, 256)) -> dict:
         scene["contamination"] = [_draw_contaminant(rng, height, width, diameter, side) for _ in range(count)]
     if rng.random() < 0.15:
         scene["crystalline_ice"] = [{"coverage": float(rng.uniform(0.1, 1.0)), "scale": _log_uniform(rng, 15, 80),
-                                     "grain": float(rng.uniform(0.7, 2.5)), "contrast": _log_uniform(rng, 0.08, 0.5),
+                                     "grain": float(rng.uniform(1.5, 5.0)), "contrast": _log_uniform(rng, 0.05, 0.4),
                                      "darkening": float(rng.uniform(-0.05, 0.2)),
                                      "seed": int(rng.integers(2 ** 31))}]
     if rng.random() < 0.2:
@@ -265,7 +265,8 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
     for patch in scene["crystalline_ice"]:
         extent = grid.field(patch["seed"], patch["scale"])
         region = extent > np.quantile(extent, 1 - patch["coverage"])
-        mottle = grid.field(patch["seed"] + 1, patch["grain"])
+        # domains of differently oriented crystals: flat patches with sharp borders, unlike particles
+        mottle = np.tanh(3.0 * grid.field(patch["seed"] + 1, patch["grain"]))
         weight = ndimage.gaussian_filter(region.astype(np.float32), grid.oversample * 0.7)
         thickness += weight * (patch["darkening"] + patch["contrast"] * mottle)
         labels[region] = CODES["crystalline_ice"]
