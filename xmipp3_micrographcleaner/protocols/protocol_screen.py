@@ -23,8 +23,7 @@ import pyworkflow.utils as pwutils
 from pyworkflow.utils import Message
 
 from .. import Plugin
-from ..constants import (ANY_CLASS, MICS_FROM_COORDINATES, MICS_OTHER, MODEL_BUNDLED, MODEL_FILE,
-                         MODEL_ORIGINAL, TTA_CHOICES)
+from ..constants import ANY_CLASS, MICS_FROM_COORDINATES, MICS_OTHER, MODEL_BUNDLED, TTA_CHOICES
 
 OUTPUT_ACCEPTED = "outputCoordinates"
 OUTPUT_REJECTED = "outputCoordinatesRejected"

@@ -4,23 +4,20 @@ Micrographs (dark discs on noise) and picks on and off the discs are generated, 
 pwem's import protocols and screened with the engine running in the plugin's own environment.
 """
 import glob
-import math
 import os
 import shutil
 import sqlite3
 import time
 
-from pwem.objects import SetOfCoordinates, SetOfMicrographs
+from pwem.objects import SetOfMicrographs
 from pwem.protocols import ProtCreateStreamData, ProtImportCoordinates, ProtImportMicrographs
-from pyworkflow.object import Set
 from pyworkflow.tests import BaseTest, setupTestProject
 
-from .. import Plugin
+from .. import Plugin, demo
 from ..constants import MICS_OTHER, MODEL_BUNDLED, MODEL_FILE
 from ..protocols import ProtMicrographCleanerScreen
 from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
 from . import scenes
-from .. import demo
 
 FAILED = "micrograph failed"
 
