@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shlex
+import subprocess
 
 from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import EMProtocol
@@ -65,7 +66,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
     def __init__(self, **kwargs):
         EMProtocol.__init__(self, **kwargs)
         self.mcModel = String()  # name and checksum of the model that produced the outputs
-        self.mcClasses = String()  # the model's class names, comma separated ("bad" first)
+        self.mcClasses = String()  # the model's class names, comma separated ("bad" = any class first)
         self._doneCoordinates = None  # ids already in the coordinate outputs, loaded once per process
 
     # ------------------------------------------------------------------ form
@@ -130,6 +131,9 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
     # ------------------------------------------------------------------ steps
     def stepsGeneratorStep(self):
         """Inserts one cleaning step per batch of micrographs whose coordinates have arrived."""
+        if not self.mcClasses.get():
+            self.mcClasses.set(",".join(self._modelClasses()))
+            self._store(self.mcClasses)
         scheduled = self._registeredMicrographIds()
         batchSteps = []
         size = self.streamingBatchSize.get()
@@ -234,11 +238,27 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                 "summary": {}, "coordinates": {"id": [c.getObjId() for c in coords]}}
 
     def _rememberModel(self, summary):
-        """The model's name and classes, from a micrograph it processed."""
+        """The model's name and checksum, from a micrograph it processed."""
         if not self.mcModel.get():
             self.mcModel.set("%s (sha256 %s)" % (summary["model"], (summary.get("model_sha256") or "")[:12]))
-            self.mcClasses.set(",".join(summary["classes"]))
-            self._store(self.mcModel, self.mcClasses)
+            self._store(self.mcModel)
+
+    def _modelClasses(self):
+        """Class names from the model's card, known before anything is registered so that every
+        output micrograph gets the same per-class attributes (a set's columns are fixed by its
+        first item). A model without a card (the original's) has one class."""
+        if self.modelChoice.get() == MODEL_BUNDLED:
+            code = ("import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("
+                    "'micrographcleaner').origin).parent / 'models' / 'default.json')")
+            card = subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)),
+                                  shell=True, env=Plugin.getEnviron(), check=True, capture_output=True,
+                                  text=True).stdout.strip().splitlines()[-1]
+        else:
+            card = os.path.splitext(self._modelPath())[0] + ".json"
+        if not os.path.exists(card):
+            return ["bad"]
+        with open(card) as stream:
+            return json.load(stream).get("classes") or ["bad"]
 
     def _classNames(self):
         """Per-class names (not 'any'): the same attribute columns on every micrograph."""

@@ -112,13 +112,14 @@ def truth_by_position(micrographs, truth, scale=1):
     return {(ids[name], x * scale, y * scale): label for name, picks in truth.items() for x, y, label in picks}
 
 
-def tiny_model(folder):
-    """The engine's tiny dark-disc U-Net, trained (~15 s) in the plugin's environment and cached."""
-    path = Path(folder) / "discs.keras"
+def tiny_model(folder, outputs=1):
+    """The engine's tiny dark-disc U-Net, trained (~15 s) in the plugin's environment and cached.
+    With 2 outputs its classes are 'bad' and 'class1' (both trained on the discs)."""
+    path = Path(folder) / ("discs%d.keras" % outputs)
     if not path.exists():
         os.makedirs(folder, exist_ok=True)
-        code = ("import sys; from pathlib import Path; sys.path.insert(0, %r); "
-                "from synthetic import train_disc_model; train_disc_model(Path(%r))" % (str(ENGINE_TESTS), str(path)))
+        code = ("import sys; from pathlib import Path; sys.path.insert(0, %r); from synthetic import "
+                "train_disc_model; train_disc_model(Path(%r), n_outputs=%d)" % (str(ENGINE_TESTS), str(path), outputs))
         subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)), shell=True,
                        check=True, env=Plugin.getEnviron())
     return str(path)

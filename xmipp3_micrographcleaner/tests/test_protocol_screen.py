@@ -164,13 +164,18 @@ class TestScreen(ScreenTestBase):
         self.assertEqual(getattr(protocol, OUTPUT_ACCEPTED).getSize(), self.coords.outputCoordinates.getSize())
 
     def test_broken_micrograph_is_reported_and_its_picks_rejected(self):
-        mics, coords, truth = self.importScenes("broken", ["ok_1", "ok_2", "zz_broken"], seed=2)
-        scenes.write_mrc(os.path.join(self.data, "broken", "zz_broken.mrc"), [[5.0] * 64] * 64)
-        protocol = self.screen(coords.outputCoordinates, streamingBatchSize=3)
-        del truth["zz_broken"]
+        """A constant micrograph alone in the first batch, with a two-class model: reported, its
+        picks rejected with the reason, and the others still get every per-class attribute."""
+        mics, coords, truth = self.importScenes("broken", ["aa_broken", "ok_1", "ok_2"], seed=2)
+        scenes.write_mrc(os.path.join(self.data, "broken", "aa_broken.mrc"), [[5.0] * 64] * 64)
+        model = scenes.tiny_model(os.path.join(os.environ["SCIPION_USER_DATA"], "test-models"), outputs=2)
+        protocol = self.screen(coords.outputCoordinates, streamingBatchSize=1, modelFile=model,
+                               classDistances="class1=10")
+        del truth["aa_broken"]
+        expected = scenes.truth_by_position(mics.outputMicrographs, truth)
+        brokenId = min(mic.getObjId() for mic in mics.outputMicrographs)
         found = self.outputCoordinates(protocol)
         self.assertEqual(len(found), coords.outputCoordinates.getSize())
-        brokenId = max(mic.getObjId() for mic in mics.outputMicrographs)
         for (micId, x, y), (accepted, coord) in found.items():
             if micId == brokenId:
                 self.assertFalse(accepted)
@@ -178,10 +183,13 @@ class TestScreen(ScreenTestBase):
                 self.assertIn("constant image", coord._mcReason.get())
                 self.assertIsNone(coord._xmipp_goodRegionScore.get())
             else:
-                label = scenes.truth_by_position(mics.outputMicrographs, truth)[(micId, x, y)]
-                self.assertEqual(accepted, label == "good")
-        self.assertIn("1 micrographs failed", "\n".join(protocol.summary()))
-        self.assertIn("zz_broken.mrc", "\n".join(protocol.summary()))
+                self.assertEqual(accepted, expected[(micId, x, y)] == "good", coord._mcReason.get())
+        for mic in self.assertMicrographOutputs(protocol, 3):
+            if mic.getObjId() != brokenId:
+                self.assertGreater(mic._mcFlaggedFraction_class1.get(), 0)
+        summary = "\n".join(protocol.summary())
+        self.assertIn("1 micrographs failed", summary)
+        self.assertIn("aa_broken.mrc", summary)
 
     def test_coordinates_at_another_sampling(self):
         """Picks made on 2x binned micrographs (same names, so same ids), screened on the full-size ones."""
