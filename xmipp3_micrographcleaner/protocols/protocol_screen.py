@@ -221,10 +221,11 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
             try:
                 self.runJob(Plugin.getProgram(), "batch %s --result %s --quiet"
                             % (shlex.quote(manifestPath), shlex.quote(resultPath)), env=Plugin.getEnviron())
-            except Exception:
+            except Exception as error:
                 # Exit status 3 means some micrographs failed: the result still holds everyone.
                 if not os.path.exists(resultPath):
-                    raise
+                    raise RuntimeError("micrographcleaner batch %s failed: %s"
+                                       % (manifestPath, self._engineError() or error)) from None
         with open(resultPath) as stream:
             entries = json.load(stream)["micrographs"]
         for entry in entries:
@@ -232,6 +233,12 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                 self._rememberModel(entry["summary"])
                 break
         return entries
+
+    def _engineError(self):
+        """The engine's last error line in this run's log (it reports on stderr)."""
+        with open(self.getLogPaths()[1], errors="replace") as stream:
+            errors = [line.strip() for line in stream if "micrographcleaner batch: error:" in line]
+        return errors[-1] if errors else None
 
     def _missingEntry(self, micId, coords):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),

@@ -191,6 +191,16 @@ class TestScreen(ScreenTestBase):
         self.assertIn("1 micrographs failed", summary)
         self.assertIn("aa_broken.mrc", summary)
 
+    def test_unusable_model_fails_naming_the_file(self):
+        garbage = os.path.join(self.data, "notamodel.keras")
+        with open(garbage, "w") as stream:
+            stream.write("not a model")
+        protocol = self.screen(self.coords.outputCoordinates, launch=False, modelFile=garbage)
+        self.proj.launchProtocol(protocol, wait=True)
+        self.assertTrue(protocol.isFailed())
+        self.assertIn("notamodel.keras", protocol.getErrorMessage())
+        self.assertIn("micrographcleaner batch: error:", protocol.getErrorMessage())
+
     def test_coordinates_at_another_sampling(self):
         """Picks made on 2x binned micrographs (same names, so same ids), screened on the full-size ones."""
         binned, binnedCoords, binnedTruth = self.importScenes("binned", self.names, seed=1, downsample=2)
