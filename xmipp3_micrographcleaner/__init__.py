@@ -8,6 +8,7 @@ TensorFlow never shares a Python with Scipion; the protocol talks to it through 
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,6 +66,12 @@ class Plugin(pwem.Plugin):
     @classmethod
     def getProgram(cls):
         return "%s && micrographcleaner" % cls.getActivationCmd()
+
+    @classmethod
+    def runPython(cls, code, check=True):
+        """Runs Python ``code`` in the engine's environment (never in Scipion's)."""
+        return subprocess.run("%s && python -c %s" % (cls.getActivationCmd(), shlex.quote(code)), shell=True,
+                              env=cls.getEnviron(), check=check, capture_output=True, text=True)
 
     @classmethod
     def getEnviron(cls):

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import shlex
-import subprocess
 
 from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import EMProtocol
@@ -163,6 +162,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
         entries += [self._missingEntry(micId, coordinates[micId]) for micId in micIds if micId not in micrographs]
         with self._lock:
+            self._rememberModel(entries)
             self._register(entries, micrographs, coordinates)
 
     def closeOutputsStep(self):
@@ -227,12 +227,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                     raise RuntimeError("micrographcleaner batch %s failed: %s"
                                        % (manifestPath, self._engineError() or error)) from None
         with open(resultPath) as stream:
-            entries = json.load(stream)["micrographs"]
-        for entry in entries:
-            if entry["ok"]:
-                self._rememberModel(entry["summary"])
-                break
-        return entries
+            return json.load(stream)["micrographs"]
 
     def _engineError(self):
         """The engine's last error line in this run's log (it reports on stderr)."""
@@ -244,10 +239,11 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
                 "summary": {}, "coordinates": {"id": [c.getObjId() for c in coords]}}
 
-    def _rememberModel(self, summary):
-        """The model's name and checksum, from a micrograph it processed."""
-        if not self.mcModel.get():
-            self.mcModel.set("%s (sha256 %s)" % (summary["model"], (summary.get("model_sha256") or "")[:12]))
+    def _rememberModel(self, entries):
+        """The model's name and checksum, from the first micrograph it processed."""
+        summaries = [entry["summary"] for entry in entries if entry["ok"]]
+        if summaries and not self.mcModel.get():
+            self.mcModel.set("%s (sha256 %s)" % (summaries[0]["model"], (summaries[0].get("model_sha256") or "")[:12]))
             self._store(self.mcModel)
 
     def _modelClasses(self):
@@ -257,9 +253,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         if self.modelChoice.get() == MODEL_BUNDLED:
             code = ("import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("
                     "'micrographcleaner').origin).parent / 'models' / 'default.json')")
-            card = subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)),
-                                  shell=True, env=Plugin.getEnviron(), check=True, capture_output=True,
-                                  text=True).stdout.strip().splitlines()[-1]
+            card = Plugin.runPython(code).stdout.strip().splitlines()[-1]
         else:
             card = os.path.splitext(self._modelPath())[0] + ".json"
         if not os.path.exists(card):
@@ -449,8 +443,10 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
             return ["No micrograph processed yet."]
         total = counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED]
         threshold = self.threshold.get()
-        lines = ["Model: %s; threshold %s." % (self.mcModel.get() or "?",
-                                               "none (score only)" if threshold < 0 else "%g" % threshold),
+        distances = ", ".join("%s %g A" % (name, value) for name, value in self._minDistances().items())
+        lines = ["Model: %s; threshold %s; minimum distance: %s." % (
+                     self.mcModel.get() or "?", "none (score only)" if threshold < 0 else "%g" % threshold,
+                     distances or "none"),
                  "%d micrographs; %d coordinates: %d accepted (%.1f%%), %d rejected."
                  % (counts[OUTPUT_MICROGRAPHS], total, counts[OUTPUT_ACCEPTED],
                     100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1), counts[OUTPUT_REJECTED])]

@@ -6,8 +6,6 @@ model used with them is trained by the engine's own test helper, inside the plug
 """
 import os
 import re
-import shlex
-import subprocess
 from pathlib import Path
 
 import mrcfile
@@ -120,13 +118,14 @@ def tiny_model(folder, outputs=1):
         os.makedirs(folder, exist_ok=True)
         code = ("import sys; from pathlib import Path; sys.path.insert(0, %r); from synthetic import "
                 "train_disc_model; train_disc_model(Path(%r), n_outputs=%d)" % (str(ENGINE_TESTS), str(path), outputs))
-        subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)), shell=True,
-                       check=True, env=Plugin.getEnviron())
+        result = Plugin.runPython(code, check=False)
+        if result.returncode:
+            raise RuntimeError("training the tiny model failed:\n%s" % result.stderr[-3000:])
     return str(path)
 
 
 def bundled_model_installed():
     """Whether the engine in the plugin's environment ships its trained default model."""
-    code = "import sys; from micrographcleaner.model_files import bundled_model_path; sys.exit(bundled_model_path() is None)"
-    return subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)), shell=True,
-                          env=Plugin.getEnviron()).returncode == 0
+    code = ("import sys; from micrographcleaner.model_files import bundled_model_path; "
+            "sys.exit(bundled_model_path() is None)")
+    return Plugin.runPython(code, check=False).returncode == 0
