@@ -26,7 +26,7 @@ def test_train_writes_model_card_log_and_curves_then_resumes(tmp_path):
     assert (out / "training_curves.png").stat().st_size > 1000
     model, card = load_model(out / "model.keras")
     assert card.classes == ["bad", *CLASSES] and model.output_shape[-1] == 1 + len(CLASSES)
-    assert "train" in card.training and card.sha256
+    assert card.training.startswith("micrographcleaner train ") and card.sha256
     # a third epoch continues the same run: the log grows by one row, earlier rows unchanged
     assert main(["train", str(out), "--epochs", "3", "--resume", *TINY]) == 0
     resumed = log_rows(out)
