@@ -9,6 +9,7 @@
   the expert-picked particle area that is flagged (particles must stay).
 
     python engine/benchmarks/benchmark_real.py [--model M] [--tta none|flips|d8] [--real DIR] [--png OUT]
+        [--json OUT] [--record NAME]
 
 Prints the figures and, with ``--png``, writes the overlays side by side.
 """
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from micrographcleaner.images import read_mask, read_micrograph
-from micrographcleaner.model_files import load_model
+from micrographcleaner.model_files import load_model, record_metrics
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import area_resize, downsampling_factor, preprocess
 from micrographcleaner.scoring import BAD_LEVEL
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", type=Path, default=REAL)
     parser.add_argument("--png", type=Path, help="write the overlays here")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--record", metavar="NAME", help="also store the figures in the model's card under NAME")
     args = parser.parse_args(argv)
     if not args.real.is_dir():
         print(f"{args.real}: not found; nothing to measure", file=sys.stderr)
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<30} " + "  ".join(f"{key} {value:.3f}" for key, value in values.items() if value is not None))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if args.record:
+        record_metrics(args.model, args.record, figures)
     if args.png:
         height = max(p.shape[0] for p in pictures)
         padded = [np.pad(p, [(0, height - p.shape[0]), (0, 8), (0, 0)], constant_values=255) for p in pictures]

@@ -26,7 +26,7 @@ def test_train_writes_model_card_log_and_curves_then_resumes(tmp_path):
     assert (out / "training_curves.png").stat().st_size > 1000
     model, card = load_model(out / "model.keras")
     assert card.classes == ["bad", *CLASSES] and model.output_shape[-1] == 1 + len(CLASSES)
-    assert "train" in card.training and card.sha256
+    assert card.training.startswith("micrographcleaner train ") and card.sha256
     # a third epoch continues the same run: the log grows by one row, earlier rows unchanged
     assert main(["train", str(out), "--epochs", "3", "--resume", *TINY]) == 0
     resumed = log_rows(out)
@@ -57,10 +57,11 @@ def test_targets_and_augmentation_keep_image_and_labels_aligned():
     assert target.shape == (32, 32, 1 + len(CLASSES))
     assert target[..., 0].sum() == 32 + 40 and target[..., 1].sum() == 32 and target[..., 2].sum() == 40
     raw = np.where(labels > 0, -5.0, 0.0) + np.random.default_rng(0).normal(0, 0.1, (32, 32))
-    image, moved = augment(raw, target, np.random.default_rng(3))
-    assert image.shape == (32, 32) and 0 < image.min() and image.max() < 1
-    # the dark pixels are still the labelled ones after the random dihedral transform
-    assert image[moved[..., 0] > 0].mean() < image[moved[..., 0] == 0].mean() - 0.2
+    for seed in range(8):  # both with and without scale jitter, several dihedral transforms
+        image, moved = augment(raw, target, np.random.default_rng(seed))
+        assert image.shape == (32, 32) and moved.shape == target.shape and 0 < image.min() and image.max() < 1
+        # the dark pixels are still the labelled ones after the random transforms
+        assert image[moved[..., 0] > 0].mean() < image[moved[..., 0] == 0].mean() - 0.2
 
 
 def test_loss_is_lower_for_the_truth_and_ignores_unlabelled_channels():

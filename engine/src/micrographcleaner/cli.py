@@ -279,7 +279,7 @@ def train_command(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, learning_rate=args.learning_rate,
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, initial_model=args.initial_model,
-        command="micrographcleaner " + " ".join(sys.argv[1:]))
+        command="micrographcleaner " + " ".join(args.argv))
     print(f"model written to {train(config, resume=args.resume, gpus=gpus)}")
     return EXIT_OK
 
@@ -328,6 +328,7 @@ COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_c
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in a trained model's card
     try:
         return COMMANDS[args.command](args)
     except UsageError as error:

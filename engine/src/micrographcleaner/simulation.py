@@ -330,9 +330,10 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
             picks.append(np.column_stack([item["centre"][0] + radius * np.cos(angle),
                                           item["centre"][1] + radius * np.sin(angle)]))
     xy = np.concatenate(picks) if picks else np.zeros((0, 2))
-    xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)]
     scale = np.array([grid.shape[1] / width, grid.shape[0] / height])
     fine_xy = (xy + 0.5) * scale - 0.5
+    inside = ((fine_xy >= 0) & (fine_xy <= np.array([grid.shape[1], grid.shape[0]]) - 1)).all(axis=1)
+    xy, fine_xy = xy[inside], fine_xy[inside]  # centres on the micrograph's pixel grid only
     return SimulatedMicrograph(image=image.astype(np.float32), labels=labels, particles=fine_xy,
                                particle_labels=labels[_pixel_index(grid, xy)] if len(xy) else np.zeros(0, np.uint8),
                                pixel_size=float(fine_pixel), scene=scene)

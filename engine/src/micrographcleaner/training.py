@@ -67,7 +67,10 @@ def label_channels(labels: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndar
 
 
 def augment(raw: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Noise, blur and the eight dihedral transforms on the raw image; contrast after squashing."""
+    """Scale jitter, noise, blur and the eight dihedral transforms on the raw image; contrast after
+    squashing. The output has the input's shape."""
+    if rng.random() < 0.5:  # particles of 0.8-1.25x the nominal working size, as box choices vary
+        raw, target = _rescale(raw, target, rng.uniform(0.8, 1.25))
     spread = float(np.subtract(*np.percentile(raw, (90, 10)))) or 1.0
     if rng.random() < 0.3:
         raw = ndimage.gaussian_filter(raw, rng.uniform(0.3, 1.0))
@@ -82,6 +85,17 @@ def augment(raw: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tu
     if flip:
         image, target = image[:, ::-1], target[:, ::-1]
     return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(target)
+
+
+def _rescale(raw: np.ndarray, target: np.ndarray, zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """Zoom image and targets by ``zoom``, then crop or mirror-pad back to the original shape."""
+    shape = raw.shape
+    raw = ndimage.zoom(raw, zoom, order=1)
+    target = ndimage.zoom(target, (zoom, zoom, 1), order=0)
+    pad = [(0, max(0, want - have)) for want, have in zip(shape, raw.shape)]
+    raw = np.pad(raw, pad, mode="reflect")[:shape[0], :shape[1]]
+    target = np.pad(target, pad + [(0, 0)], mode="reflect")[:shape[0], :shape[1]]
+    return raw, target
 
 
 def simulated_sample(seed: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
