@@ -189,12 +189,13 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
 
     def _manifest(self, micrographs, coordinates):
         scale = self._scale()
+        pixelSize = self._micrographSource().getSamplingRate()  # the set's: items may not carry one
         boxSize = self.boxSize.get() or self.inputCoordinates.get().getBoxSize()
         threshold = self.threshold.get()
         entries = []
         for micId, mic in micrographs.items():
             coords = coordinates[micId]
-            entries.append({"id": micId, "path": mic.getFileName(), "pixel_size": mic.getSamplingRate(),
+            entries.append({"id": micId, "path": mic.getFileName(), "pixel_size": pixelSize,
                             "key": micrographKey(micId),
                             "coordinates": {"id": [c.getObjId() for c in coords],
                                             "x": [c.getX() * scale for c in coords],

@@ -211,26 +211,29 @@ class TestScreen(ScreenTestBase):
 
 
 class TestStreaming(ScreenTestBase):
-    """Coordinates arrive one micrograph at a time; outputs grow, stay open, then close."""
+    """Micrographs and coordinates arrive one at a time; outputs grow, stay open, then close."""
 
     def test_streaming(self):
         mics, coords, truth = self.importScenes("stream", ["s1", "s2", "s3", "s4", "s5"], seed=3)
-        feeder = self.newProtocol(ProtCreateStreamData, setof=4, inputCoordinates=coords.outputCoordinates,
-                                  nDim=5, creationInterval=4)
-        self.proj.launchProtocol(feeder, wait=False)
-        self.waitFor(lambda: self.refreshed(feeder).hasAttribute("outputCoordinates"),
-                     "the first streamed coordinates")
-        protocol = self.screen(None, launch=False, streamingBatchSize=1)
-        protocol.inputCoordinates.set(feeder)
+        # copies of the micrographs with the same ids (1..5, in order), arriving after their coordinates
+        micFeeder = self.newProtocol(ProtCreateStreamData, setof=1, inputMics=mics.outputMicrographs,
+                                     nDim=5, creationInterval=5)
+        coordFeeder = self.newProtocol(ProtCreateStreamData, setof=4, inputCoordinates=coords.outputCoordinates,
+                                       nDim=5, creationInterval=3)
+        for feeder, output in ((micFeeder, "outputMicrographs"), (coordFeeder, "outputCoordinates")):
+            self.proj.launchProtocol(feeder, wait=False)
+            self.waitFor(lambda: self.refreshed(feeder).hasAttribute(output), "the first streamed item")
+        protocol = self.screen(None, launch=False, streamingBatchSize=1, micsSource=MICS_OTHER)
+        protocol.inputCoordinates.set(coordFeeder)
         protocol.inputCoordinates.setExtended("outputCoordinates")
+        protocol.inputMicrographs.set(micFeeder)
+        protocol.inputMicrographs.setExtended("outputMicrographs")
         self.proj.launchProtocol(protocol, wait=False)
         self.waitFor(lambda: self.refreshed(protocol).hasAttribute(OUTPUT_MICROGRAPHS), "the first output")
         grown = getattr(protocol, OUTPUT_MICROGRAPHS)
         self.assertLess(grown.getSize(), 5, "outputs should appear before all input has arrived")
         self.assertFalse(grown.isStreamClosed())
         self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
-        protocol = self.refreshed(protocol)
-        self.assertTrue(protocol.isFinished(), protocol.getErrorMessage())
         self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
         self.assertMicrographOutputs(protocol, 5)
         for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
