@@ -1,0 +1,49 @@
+"""The plugin as Scipion sees it: registration, protocol tree, citations, environment commands."""
+import os
+import shlex
+import unittest
+
+import pyworkflow.gui.project  # noqa: F401  (must precede the protocol tree module: circular import)
+from pyworkflow import Config
+from pyworkflow.gui.project.viewprotocols_extra import ProtocolTreeConfig
+from pyworkflow.utils import parseBibTex
+
+from .. import Plugin, bibtex
+from ..protocols import ProtMicrographCleanerScreen
+
+
+class TestPlugin(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        Config.getDomain().getPlugins()  # registers the plugins and defines their variables
+
+    def test_registered_with_its_protocol(self):
+        domain = Config.getDomain()
+        self.assertIn("xmipp3_micrographcleaner", domain.getPlugins())
+        self.assertIs(domain.getProtocols()["ProtMicrographCleanerScreen"], ProtMicrographCleanerScreen)
+
+    def test_protocol_is_under_particles_picking(self):
+        views = ProtocolTreeConfig.load(Config.getDomain(),
+                                        os.path.join(Config.SCIPION_LOCAL_CONFIG, Config.SCIPION_PROTOCOLS))
+        found = []
+
+        def walk(node, path):
+            for child in node.childs:
+                if child.value == ProtMicrographCleanerScreen.__name__:
+                    found.append(path)
+                walk(child, path + [child.text])
+        walk(views["Protocols SPA"], [])
+        self.assertIn(["Particles", "Picking"], found)
+
+    def test_citations_resolve(self):
+        references = parseBibTex(bibtex.__doc__)
+        for key in ProtMicrographCleanerScreen()._citations():
+            self.assertIn(key, references)
+
+    def test_environment_commands(self):
+        """The installed environment is found, and every path in the commands is quoted."""
+        self.assertEqual(Plugin.validateInstallation(), [])
+        self.assertEqual(Plugin.runPython("import micrographcleaner").returncode, 0)
+        command = Plugin.installCommand()
+        self.assertIn(shlex.quote(Plugin.engineSource() + "[%s]" % Plugin.tensorflowExtra()), command)
+        self.assertTrue(command.endswith("touch installed"))
