@@ -112,9 +112,9 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
         centre = point + radius * np.array([np.cos(direction), np.sin(direction)])
         edges.append({"centre": [float(v) for v in centre], "radius": float(radius)})
     return [{"holes": edges, "thickness": _log_uniform(rng, 0.03, 0.8) * (1 if rng.random() < 0.9 else -0.3),
-             "phase": float(rng.uniform(0.2, 2.0)), "fringe": float(rng.uniform(0, 0.25) ** 1.5 * 2),
+             "phase": float(rng.uniform(0.2, 2.0)), "fringe": float(rng.uniform(0, 1) ** 2 * 0.4),
              "fringe_width": float(rng.uniform(0.4, 1.5)), "texture": float(rng.uniform(0, 0.08)),
-             "particles": float(rng.uniform(0, 1) if rng.random() < 0.5 else 0.0),
+             "particles": float(rng.uniform(0.3, 1) if rng.random() < 0.7 else 0.0),
              "seed": int(rng.integers(2 ** 31))}]
 
 
@@ -128,6 +128,8 @@ def _draw_contaminant(rng: np.random.Generator, height: int, width: int, diamete
             "outline": _outline(rng, 0.35 if kind == "ice_ball" else 0.05),
             "thickness": thickness, "phase": float(rng.uniform(1.0, 6.0)),
             "halo": float(rng.uniform(0, 0.3)), "texture": float(rng.uniform(0, 0.3)),
+            # thickness profile: from a flat slab (rim 1, power 0) to a sphere thinning to nothing at the edge
+            "rim": float(rng.uniform(0, 0.4)), "profile": float(rng.uniform(0.3, 1.0)),
             "seed": int(rng.integers(2 ** 31))}
 
 
@@ -309,7 +311,7 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
         if item["kind"] == "ethane":
             thickness += -0.8 * ice["thickness"] * body + 0.6 * np.exp(-(distance / 1.0) ** 2)
         else:
-            thickness += item["thickness"] * body * (0.35 + 0.65 * np.sqrt(core)) * texture
+            thickness += item["thickness"] * body * (item["rim"] + (1 - item["rim"]) * core ** item["profile"]) * texture
             phase += item["phase"] * body
         brightening += item["halo"] * np.exp(-((distance - 1.5) / 1.5) ** 2) * (distance > 0)
         labels[distance < 0] = CODES["contamination"]

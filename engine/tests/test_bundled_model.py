@@ -1,0 +1,58 @@
+"""The model shipped in the package: present, carded, small, and good at its job.
+
+Figures are measured on full-size simulated micrographs whose seeds lie in the test range (never
+trained on), and on the shared real micrographs when they are present. The limits sit below the
+bundled model's measured figures (README) with a margin, so a worse model fails here.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from micrographcleaner.evaluation import evaluate_folder
+from micrographcleaner.model_files import bundled_model_path, file_sha256, load_model
+from micrographcleaner.prediction import Predictor
+from micrographcleaner.simulation import CLASSES, write_simulated
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    model, card = load_model(None)
+    return Predictor(model, card)
+
+
+def test_bundled_model_is_small_carded_and_measured():
+    path = bundled_model_path()
+    assert path is not None and path.stat().st_size < 25 * 2 ** 20
+    _, card = load_model(None)
+    assert card.sha256 == file_sha256(path)
+    assert card.classes == ["bad", *CLASSES] and card.training.startswith("micrographcleaner train ")
+    assert {"synthetic_test", "real"} <= set(card.metrics)
+
+
+def test_bundled_model_on_full_size_simulated_micrographs(predictor, tmp_path):
+    for seed in range(12):
+        write_simulated(tmp_path, seed, (160, 224), box_size=48)  # 480x672 px micrographs
+    _, summary = evaluate_folder(tmp_path, predictor)
+    assert summary["bad_regions"]["miou"] >= MIN_MIOU
+    assert summary["particles"]["good_kept"] >= MIN_GOOD_KEPT
+    assert summary["particles"]["bad_rejected"] >= MIN_BAD_REJECTED
+
+
+def test_bundled_model_on_the_shared_real_micrographs(predictor):
+    sys.path.insert(0, str(BENCHMARKS))
+    import benchmark_real
+
+    if not benchmark_real.REAL.is_dir():
+        pytest.skip(f"{benchmark_real.REAL} is absent (real micrographs are not in the repository)")
+    figures, _ = benchmark_real.ucsf(predictor, benchmark_real.REAL)
+    assert figures["iou_with_original"] >= MIN_UCSF_IOU
+    for name in benchmark_real.EDGES:
+        figures, _ = benchmark_real.empiar(predictor, benchmark_real.REAL, name)
+        assert figures["carbon_flagged"] >= MIN_CARBON_FLAGGED and figures["hole_flagged"] <= MAX_HOLE_FLAGGED
+    figures, _ = benchmark_real.empiar(predictor, benchmark_real.REAL, benchmark_real.CLEAN)
+    assert figures["flagged"] <= MAX_CLEAN_FLAGGED
+    assert np.isfinite(figures["particle_area_flagged"])
