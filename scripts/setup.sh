@@ -19,10 +19,12 @@ mkdir -p "$SCIPION_HOME/config" "$SCIPION_USER_DATA"
 HOSTS="$SCIPION_HOME/config/hosts.conf"
 [ -f "$HOSTS" ] || printf '[localhost]\nPARALLEL_COMMAND = mpirun -np %%_(JOB_NODES)d %%_(COMMAND)s\n' > "$HOSTS"
 
-# The engine environment is installed from engine/ of this checkout: rebuild it when engine/ changed.
+# The engine environment is installed from engine/ of this checkout: rebuild it when its sources,
+# models or packaging changed (build leftovers such as egg-info do not count).
 ENGINE_HOME="$("$SCIPION_PYTHON" -c 'from pyworkflow import Config; Config.getDomain().getPlugins()
 from xmipp3_micrographcleaner import Plugin; print(Plugin.getHome())' 2>/dev/null | tail -1)"
-if [ -f "$ENGINE_HOME/installed" ] && [ -n "$(find engine/src engine/pyproject.toml -newer "$ENGINE_HOME/installed" -print -quit)" ]; then
+if [ -f "$ENGINE_HOME/installed" ] && [ -n "$(find engine/src engine/pyproject.toml -newer "$ENGINE_HOME/installed" \
+        \( -name '*.py' -o -name '*.keras' -o -name '*.json' -o -name pyproject.toml \) -print -quit)" ]; then
     echo "engine/ changed since its environment was built: rebuilding $ENGINE_HOME"
     rm -rf "$ENGINE_HOME" "$(dirname "$ENGINE_HOME")/void.tgz"
 fi
