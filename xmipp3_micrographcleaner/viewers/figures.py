@@ -7,7 +7,10 @@ and the README's pictures. Micrograph records only need the attributes of
 import math
 from collections import Counter
 
+import mrcfile
 import numpy as np
+from matplotlib.image import imread
+from matplotlib.lines import Line2D
 
 ACCEPTED_COLOUR = "#2ca02c"
 REJECTED_COLOUR = "#d62728"
@@ -76,10 +79,8 @@ def keptCurve(figure, thresholds, kept, total, threshold, chosen, minDistance, r
 def readPicture(record):
     """The micrograph's thumbnail, else its mask as a grey image, else None."""
     if record.thumbnail:
-        from matplotlib.image import imread
         return imread(record.thumbnail)
     if record.mask:
-        import mrcfile
         with mrcfile.open(record.mask, permissive=True) as mrc:
             data = np.asarray(mrc.data, dtype=np.float32)
         return data[0] if data.ndim == 3 else data
@@ -108,8 +109,6 @@ def _picture(axes, record, fontsize):
 
 def galleryLegend(figure):
     """Accepted/rejected markers; the tint's classes are in each picture's own legend."""
-    from matplotlib.lines import Line2D
-
     handles = [Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor=colour, label=label)
                for colour, label in ((ACCEPTED_COLOUR, "accepted particle"), (REJECTED_COLOUR, "rejected particle"))]
     figure.legend(handles=handles, loc="lower center", ncol=2, frameon=False,

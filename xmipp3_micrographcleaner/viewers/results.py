@@ -8,8 +8,9 @@ import math
 import os
 from dataclasses import dataclass, field
 
+import mrcfile
 import numpy as np
-from pwem.objects import SetOfCoordinates, SetOfMicrographs
+from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, String
 
 from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
@@ -58,7 +59,28 @@ class ScreenResults:
         return keptBy(self.scores, self.distances, self.redecidable, threshold, minDistance)
 
     def keptCounts(self, thresholds, minDistance=0.0):
-        return np.array([int(self.kept(t, minDistance).sum()) for t in thresholds])
+        """How many coordinates each threshold keeps (at ``minDistance``), from one sort."""
+        eligible = np.sort(self.scores[self.kept(-1, minDistance)])
+        return len(eligible) - np.searchsorted(eligible, np.asarray(thresholds, float), side="left")
+
+
+def _mostFirst(fraction):
+    return 1.0 if math.isnan(fraction) else -fraction  # unknown (failed micrographs) last
+
+
+SORT_ORDERS = {"flagged area, most first": lambda record: _mostFirst(record.flagged),
+               "rejected particles, most first": lambda record: _mostFirst(record.rejectedFraction),
+               "acquisition order (id)": lambda record: record.micId}
+
+
+def sortedMicrographs(records, order):
+    """``records`` in one of :data:`SORT_ORDERS` (ties in id order)."""
+    key = SORT_ORDERS[order]
+    return sorted(records, key=lambda record: (key(record), record.micId))
+
+
+def pageCount(items, perPage):
+    return max(1, -(-items // perPage))
 
 
 def keptBy(scores, distances, redecidable, threshold, minDistance=0.0):
@@ -173,9 +195,6 @@ def maskSet(results, path, samplingRate):
 
     ``samplingRate`` is that of the screened micrographs; each mask's own pixel size follows from
     its header, which the engine writes so that the mask covers the micrograph."""
-    import mrcfile
-    from pwem.objects import Micrograph
-
     if os.path.exists(path):
         os.remove(path)
     masks = SetOfMicrographs(filename=path)
