@@ -19,6 +19,7 @@ from pyworkflow import BETA
 from pyworkflow.object import Float, Integer, Set, String
 from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
 from pyworkflow.protocol import params
+import pyworkflow.utils as pwutils
 from pyworkflow.utils import Message
 
 from .. import Plugin
@@ -289,11 +290,12 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         return self._getPath("%s.sqlite" % name)
 
     def _openOutput(self, name):
-        """The output set, reopened for appending if an earlier step (or run) created it."""
-        if hasattr(self, name):
+        """The output set, reopened for appending if an earlier step (or run) stored items in it."""
+        if hasattr(self, name) and getattr(self, name).getSize():
             output = self._reopen(type(getattr(self, name)), self._outputFile(name))
             output.enableAppend()
             return output
+        pwutils.cleanPath(self._outputFile(name))  # an empty set leaves an empty file, not a database
         if name == OUTPUT_MICROGRAPHS:
             output = SetOfMicrographs(filename=self._outputFile(name), indexes=["_index"])
             output.copyInfo(self._micrographSource())
@@ -315,7 +317,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                 self._defineSourceRelation(self.inputMicrographs, output)
 
     def _registeredMicrographIds(self):
-        if not hasattr(self, OUTPUT_MICROGRAPHS):
+        if not (hasattr(self, OUTPUT_MICROGRAPHS) and getattr(self, OUTPUT_MICROGRAPHS).getSize()):
             return set()
         output = self._reopen(SetOfMicrographs, self._outputFile(OUTPUT_MICROGRAPHS))
         ids = set(output.getIdSet())
@@ -326,7 +328,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         if self._doneCoordinates is None:
             self._doneCoordinates = set()
             for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
-                if hasattr(self, name):
+                if hasattr(self, name) and getattr(self, name).getSize():
                     output = self._reopen(SetOfCoordinates, self._outputFile(name))
                     self._doneCoordinates.update(output.getIdSet())
                     output.close()

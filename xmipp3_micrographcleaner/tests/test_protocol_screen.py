@@ -64,6 +64,30 @@ class ScreenTestBase(BaseTest):
             cls.launchProtocol(protocol)
         return protocol
 
+    def waitFor(self, condition, what, timeout=300):
+        deadline = time.time() + timeout
+        while not condition():
+            if time.time() > deadline:
+                self.fail("timed out waiting for %s" % what)
+            time.sleep(0.5)
+
+    def finished(self, protocol):
+        protocol = self.updateProtocol(protocol)
+        if protocol.isFailed() or protocol.isAborted():
+            self.fail("protocol stopped: %s" % protocol.getErrorMessage())
+        return protocol.isFinished()
+
+    @staticmethod
+    def registeredMicrographs(protocol):
+        """Ids in the micrograph output file of a running protocol."""
+        path = protocol._getPath("%s.sqlite" % OUTPUT_MICROGRAPHS)
+        if not os.path.exists(path):
+            return set()
+        output = SetOfMicrographs(filename=path)
+        ids = set(output.getIdSet())
+        output.close()
+        return ids
+
     def outputCoordinates(self, protocol):
         """{(micId, x, y): coordinate clone} of both outputs, checking that no id appears twice."""
         found, ids = {}, []
@@ -169,7 +193,6 @@ class TestStreaming(ScreenTestBase):
         self.proj.launchProtocol(feeder, wait=False)
         streamed = feeder._getPath("coordinates.sqlite")
         self.waitFor(lambda: os.path.exists(streamed), "the first streamed coordinates")
-        self.proj._updateProtocol(feeder)
         protocol = self.screen(None, launch=False, streamingBatchSize=1)
         protocol.inputCoordinates.set(feeder)
         protocol.inputCoordinates.setExtended("outputCoordinates")
@@ -182,22 +205,32 @@ class TestStreaming(ScreenTestBase):
         self.assertFalse(grown.isStreamClosed())
         grown.close()
         self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
-        protocol = self.proj.getProtocol(protocol.getObjId())
+        protocol = self.updateProtocol(protocol)
         self.assertTrue(protocol.isFinished(), protocol.getErrorMessage())
         self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
         self.assertMicrographOutputs(protocol, 5)
         for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
             self.assertTrue(getattr(protocol, name).isStreamClosed())
 
-    def waitFor(self, condition, what, timeout=300):
-        deadline = time.time() + timeout
-        while not condition():
-            if time.time() > deadline:
-                self.fail("timed out waiting for %s" % what)
-            time.sleep(0.5)
 
-    def finished(self, protocol):
-        protocol = self.proj.getProtocol(protocol.getObjId())
-        if protocol.isFailed() or protocol.isAborted():
-            self.fail("protocol stopped: %s" % protocol.getErrorMessage())
-        return protocol.isFinished()
+class TestKillAndContinue(ScreenTestBase):
+    def test_kill_and_continue(self):
+        """A run killed mid-way and continued redoes no micrograph and loses or repeats no pick."""
+        mics, coords, truth = self.importScenes("resume", ["r%d" % i for i in range(6)], seed=4)
+        protocol = self.screen(coords.outputCoordinates, launch=False, streamingBatchSize=1)
+        self.proj.launchProtocol(protocol, wait=False)
+        self.waitFor(lambda: len(self.registeredMicrographs(protocol)) >= 2, "two registered micrographs")
+        self.proj.stopProtocol(protocol)
+        protocol = self.updateProtocol(protocol)
+        done = self.registeredMicrographs(protocol)
+        self.assertLess(len(done), 6, "the run finished before it could be killed")
+        masks = {micId: os.stat(protocol._getExtraPath("micrographs", "mic%06d_mask.mrc" % micId)).st_mtime_ns
+                 for micId in done}
+        self.proj.launchProtocol(protocol, wait=True)
+        protocol = self.updateProtocol(protocol)
+        self.assertTrue(protocol.isFinished(), protocol.getErrorMessage())
+        self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
+        self.assertMicrographOutputs(protocol, 6)
+        for micId, mtime in masks.items():
+            path = protocol._getExtraPath("micrographs", "mic%06d_mask.mrc" % micId)
+            self.assertEqual(os.stat(path).st_mtime_ns, mtime, "micrograph %d was predicted again" % micId)
