@@ -193,22 +193,21 @@ def registerCoordinates(project, protocol, threshold, minDistance=0.0):
 def maskSet(results, path, samplingRate):
     """A set of micrographs whose images are the masks, for Scipion's standard set viewers.
 
-    ``samplingRate`` is that of the screened micrographs; each mask's own pixel size follows from
-    its header, which the engine writes so that the mask covers the micrograph."""
+    Its pixel size is the masks' own (from their headers, which the engine writes so that a mask
+    covers its micrograph), else ``samplingRate``, that of the screened micrographs."""
     if os.path.exists(path):
         os.remove(path)
     masks = SetOfMicrographs(filename=path)
-    masks.setSamplingRate(samplingRate)
     for record in results.micrographs:
         if not record.mask:
             continue
         if not os.path.isfile(record.mask):
             raise FileNotFoundError("Mask of micrograph %d (%s) not found: %s" % (record.micId, record.name, record.mask))
-        with mrcfile.open(record.mask, header_only=True) as mrc:
-            pixelSize = float(mrc.voxel_size.x) or samplingRate
+        if not masks.getSize():
+            with mrcfile.open(record.mask, header_only=True) as mrc:
+                masks.setSamplingRate(float(mrc.voxel_size.x) or samplingRate)
         mask = Micrograph(location=record.mask)
         mask.setObjId(record.micId)
-        mask.setSamplingRate(pixelSize)
         mask.setMicName(record.name)
         mask._mcFlaggedFraction = Float(record.flagged)
         masks.append(mask)
