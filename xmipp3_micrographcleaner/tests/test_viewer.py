@@ -114,12 +114,12 @@ class TestViewer(ScreenTestBase):
         flagged = [record.flagged for record in records[:4]]
         self.assertEqual(flagged, sorted(flagged, reverse=True))
         self.assertTrue(records[-1].error and records[-1].name == BROKEN + ".mrc", "the failed one comes last")
-        figure = Figure(figsize=(12, 8.5))
-        tiles = figures.galleryPage(figure, records[:4], columns=2)
+        figure = Figure(figsize=(12, 8))
+        tiles = figures.galleryPage(figure, records, columns=3)
         self.save(figure, "gallery")
-        self.assertEqual(len(tiles), 4)
+        self.assertEqual(len(tiles), 5)
         for axes, record in tiles:
-            self.assertEqual(len(axes.images), 1, "the thumbnail is drawn")
+            self.assertEqual(len(axes.images), 0 if record.error else 1, "the thumbnail is drawn")
             self.assertIn("kept %d · rejected %d" % (record.accepted, record.rejected), axes.get_title())
         self.assertEqual(sum(record.accepted for record in records), self.good)
 

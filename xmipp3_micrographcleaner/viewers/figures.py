@@ -5,6 +5,7 @@ and the README's pictures. Micrograph records only need the attributes of
 :class:`..results.MicrographResult`.
 """
 import math
+import textwrap
 from collections import Counter
 
 import mrcfile
@@ -101,7 +102,8 @@ def _picture(axes, record, fontsize):
         axes.imshow(picture, cmap="gray_r" if picture.ndim == 2 else None, vmin=0 if picture.ndim == 2 else None,
                     vmax=1 if picture.ndim == 2 else None)
     else:
-        axes.text(0.5, 0.5, record.error or "no picture saved", ha="center", va="center", wrap=True,
+        axes.set_box_aspect(1)
+        axes.text(0.5, 0.5, textwrap.fill(record.error or "no picture saved", 34), ha="center", va="center",
                   color=REJECTED_COLOUR if record.error else "black", fontsize=fontsize, transform=axes.transAxes)
     for spine in axes.spines.values():
         spine.set_color(REJECTED_COLOUR if record.error else "#999999")
