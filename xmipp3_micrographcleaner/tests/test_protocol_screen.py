@@ -71,8 +71,13 @@ class ScreenTestBase(BaseTest):
                 self.fail("timed out waiting for %s" % what)
             time.sleep(0.5)
 
+    def refreshed(self, protocol):
+        """The protocol with the latest state of its own database."""
+        self.proj._updateProtocol(protocol)
+        return protocol
+
     def finished(self, protocol):
-        protocol = self.updateProtocol(protocol)
+        protocol = self.refreshed(protocol)
         if protocol.isFailed() or protocol.isAborted():
             self.fail("protocol stopped: %s" % protocol.getErrorMessage())
         return protocol.isFinished()
@@ -191,8 +196,8 @@ class TestStreaming(ScreenTestBase):
         feeder = self.newProtocol(ProtCreateStreamData, setof=4, inputCoordinates=coords.outputCoordinates,
                                   nDim=5, creationInterval=4)
         self.proj.launchProtocol(feeder, wait=False)
-        streamed = feeder._getPath("coordinates.sqlite")
-        self.waitFor(lambda: os.path.exists(streamed), "the first streamed coordinates")
+        self.waitFor(lambda: self.refreshed(feeder).hasAttribute("outputCoordinates"),
+                     "the first streamed coordinates")
         protocol = self.screen(None, launch=False, streamingBatchSize=1)
         protocol.inputCoordinates.set(feeder)
         protocol.inputCoordinates.setExtended("outputCoordinates")
@@ -205,7 +210,7 @@ class TestStreaming(ScreenTestBase):
         self.assertFalse(grown.isStreamClosed())
         grown.close()
         self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
-        protocol = self.updateProtocol(protocol)
+        protocol = self.refreshed(protocol)
         self.assertTrue(protocol.isFinished(), protocol.getErrorMessage())
         self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
         self.assertMicrographOutputs(protocol, 5)
@@ -221,13 +226,13 @@ class TestKillAndContinue(ScreenTestBase):
         self.proj.launchProtocol(protocol, wait=False)
         self.waitFor(lambda: len(self.registeredMicrographs(protocol)) >= 2, "two registered micrographs")
         self.proj.stopProtocol(protocol)
-        protocol = self.updateProtocol(protocol)
+        protocol = self.refreshed(protocol)
         done = self.registeredMicrographs(protocol)
         self.assertLess(len(done), 6, "the run finished before it could be killed")
         masks = {micId: os.stat(protocol._getExtraPath("micrographs", "mic%06d_mask.mrc" % micId)).st_mtime_ns
                  for micId in done}
         self.proj.launchProtocol(protocol, wait=True)
-        protocol = self.updateProtocol(protocol)
+        protocol = self.refreshed(protocol)
         self.assertTrue(protocol.isFinished(), protocol.getErrorMessage())
         self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
         self.assertMicrographOutputs(protocol, 6)

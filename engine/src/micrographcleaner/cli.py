@@ -1,4 +1,4 @@
-"""The ``micrographcleaner`` command: predict masks, score coordinates, or run a batch manifest.
+"""The ``micrographcleaner`` command: predict, score, batch; simulate, train, evaluate.
 
 Exit status: 0 when every micrograph was processed, 2 for a usage error, 3 when some micrographs
 failed (each listed on stderr with its reason; the others still completed).
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -101,6 +101,50 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("manifest", type=Path)
     batch.add_argument("--result", type=Path, required=True)
     batch.add_argument("--quiet", action="store_true")
+
+    train = commands.add_parser("train", help="train a model on simulated scenes and/or labelled micrographs")
+    train.add_argument("output_dir", type=Path, metavar="DIR",
+                       help="gets model.keras + model.json, checkpoint, training_log.csv and training_curves.png")
+    train.add_argument("--filters", type=int, nargs="+", default=[16, 32, 64, 128, 192],
+                       help="U-Net widths per level (default 16 32 64 128 192; the paper's: 32 64 128 256 512)")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--steps-per-epoch", type=int, default=200)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--tile", type=int, default=256, help="training tile side in working pixels")
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--labelled", type=Path, nargs="+", default=[], metavar="FOLDER",
+                       help="folders of labelled micrographs: <stem>.mrc with <stem>_mask.mrc (0..1, 1 = bad) "
+                            "or <stem>_mask.tif (Warp labels: 2 = artefact)")
+    train.add_argument("--labelled-box-size", type=float, metavar="PX",
+                       help="particle box size of the labelled micrographs (sets their working scale)")
+    train.add_argument("--simulated-fraction", type=float, default=0.5,
+                       help="with --labelled: share of samples drawn from the simulator (default 0.5)")
+    train.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network")
+    train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.keras")
+    train.add_argument("--gpus", default="cpu", help="'cpu' (default), GPU ids or 'all'; mixed precision on GPUs")
+
+    simulate = commands.add_parser("simulate", help="write synthetic micrographs with labels and particles")
+    simulate.add_argument("output_dir", type=Path, metavar="DIR")
+    simulate.add_argument("--count", type=int, default=10)
+    simulate.add_argument("--first-seed", type=int, default=0,
+                          help="seeds first..first+count-1 (training uses seeds from 900000 on)")
+    simulate.add_argument("--shape", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
+                          help="size in working pixels (a particle box = 16 px)")
+    simulate.add_argument("--box-size", type=float, metavar="PX",
+                          help="render at full size for this particle box (default: the working scale)")
+    simulate.add_argument("--quiet", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="compare a model's masks and decisions with ground truth")
+    evaluate.add_argument("folder", type=Path, help="micrographs with <stem>_labels.mrc or <stem>_mask.mrc|.tif, "
+                          "and optionally <stem>_particles.star (as written by 'simulate')")
+    evaluate.add_argument("--model", help="model to evaluate (default: the bundled model)")
+    evaluate.add_argument("--threshold", type=float, default=None,
+                          help="goodness threshold for the particle figures (default 0.8)")
+    evaluate.add_argument("--box-size", type=float, help="particle box when there is no <stem>.json")
+    evaluate.add_argument("--tta", choices=AUGMENTATIONS, default="none")
+    evaluate.add_argument("--report", type=Path, help="write every figure, per micrograph too, as JSON")
+    evaluate.add_argument("--record", metavar="NAME", help="also store the summary in the model's card under NAME")
+    evaluate.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -169,8 +213,12 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def score_command(args: argparse.Namespace) -> int:
-    from .coordinates import (CoordinateFileError, match_coordinate_files, read_coordinates,
-                              read_mapping_file)
+    from .coordinates import (
+        CoordinateFileError,
+        match_coordinate_files,
+        read_coordinates,
+        read_mapping_file,
+    )
 
     rule = ScoringRule(args.threshold, parse_min_distance(args.min_distance))
     if args.threshold is not None and not 0 <= args.threshold <= 1:
@@ -217,7 +265,64 @@ def batch_command(args: argparse.Namespace) -> int:
     return run_manifest(args.manifest, args.result, quiet=args.quiet)
 
 
-COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_command}
+def train_command(args: argparse.Namespace) -> int:
+    from .devices import configure, parse_gpus
+
+    gpus = parse_gpus(args.gpus)
+    if args.labelled and not args.labelled_box_size:
+        raise UsageError("--labelled needs --labelled-box-size (the particle box of those micrographs)")
+    configure(",".join(gpus) if gpus else None)
+    from .training import TrainingConfig, train
+
+    config = TrainingConfig(
+        output_dir=args.output_dir, filters=tuple(args.filters), tile=args.tile, batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, learning_rate=args.learning_rate,
+        simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
+        labelled_box_size=args.labelled_box_size, initial_model=args.initial_model,
+        command="micrographcleaner " + " ".join(sys.argv[1:]))
+    print(f"model written to {train(config, resume=args.resume, gpus=gpus)}")
+    return EXIT_OK
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .simulation import write_simulated
+
+    seeds = range(args.first_seed, args.first_seed + args.count)
+    for seed in tqdm(seeds, desc="simulating", unit="mic", disable=args.quiet):
+        write_simulated(args.output_dir, seed, tuple(args.shape), args.box_size)
+    print(f"{args.count} micrographs written to {args.output_dir}")
+    return EXIT_OK
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from .evaluation import DEFAULT_THRESHOLD, evaluate_folder, report_text, to_json
+    from .images import write_json
+    from .model_files import ModelFileError, load_model, record_metrics
+    from .prediction import Predictor
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    try:
+        model, card = load_model(args.model)
+        results, summary = evaluate_folder(args.folder, Predictor(model, card, args.tta), threshold, args.box_size,
+                                           progress=partial(tqdm, desc="evaluating", unit="mic", disable=args.quiet))
+    except (ModelFileError, FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{card.name} on {args.folder}:\n{report_text(summary)}")
+    if args.report:
+        write_json(args.report, to_json(results, summary))
+    if args.record:
+        record_metrics(args.model, args.record, summary)
+    return EXIT_OK
+
+
+COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_command, "train": train_command,
+            "simulate": simulate_command, "evaluate": evaluate_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -118,3 +118,14 @@ def save_model(model, path: str | Path, card: ModelCard) -> ModelCard:
     card.sha256 = file_sha256(path)
     card_path(path).write_text(json.dumps(asdict(card), indent=2) + "\n")
     return card
+
+
+def record_metrics(model_path: str | Path, name: str, figures: dict) -> None:
+    """Store evaluation figures in a model's card under ``name`` (the model file is unchanged)."""
+    path = resolve_model_path(model_path)
+    card_file = card_path(path)
+    if not card_file.is_file():
+        raise ModelFileError(f"{path}: has no card ({card_file.name}) to record figures in")
+    card = ModelCard.from_dict(json.loads(card_file.read_text()))
+    card.metrics[name] = figures
+    card_file.write_text(json.dumps(asdict(card), indent=2) + "\n")

@@ -1,0 +1,79 @@
+"""The picture used to calibrate the simulator by eye: real micrographs and simulated ones, as the
+network sees them (working scale, normalised and squashed), side by side.
+
+    python engine/benchmarks/real_vs_synthetic.py [--real DIR] [--out engine/docs/real_vs_synthetic.png]
+
+Top row: the real micrographs of ``shared/data/real`` (not in the repository). Bottom rows:
+simulated scenes of the same working size, with their labels outlined in the class colours.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from benchmark_real import EMPIAR_BOX, REAL, UCSF_BOX
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from micrographcleaner.images import read_micrograph
+from micrographcleaner.preprocessing import downsampling_factor, normalise_and_squash, preprocess
+from micrographcleaner.simulation import CLASSES, draw_scene, simulate
+from micrographcleaner.thumbnails import CLASS_COLOURS
+
+SIDE = 240  # every panel is cropped or padded to this working size
+SEEDS = [16, 18, 34, 44, 52, 12, 26, 49]  # a spread of scene kinds (clean, carbon, ice, contamination)
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(image, (1, 99))
+    return np.clip((image - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
+
+
+def panel(working: np.ndarray, labels: np.ndarray | None = None) -> Image.Image:
+    picture = np.repeat(grey(working[:SIDE, :SIDE])[..., None], 3, axis=2)
+    if labels is not None:
+        labels = labels[:SIDE, :SIDE]
+        for code in range(1, len(CLASSES) + 1):
+            region = labels == code
+            outline = region & ~ndimage.binary_erosion(region)
+            picture[outline] = CLASS_COLOURS[code - 1]
+    canvas = Image.new("RGB", (SIDE, SIDE), (255, 255, 255))
+    canvas.paste(Image.fromarray(picture), (0, 0))
+    return canvas
+
+
+def real_panels(real: Path) -> list[Image.Image]:
+    ucsf = read_micrograph(real / "micrographcleaner_test" / "Ucsf_stack_1142_DW.mrc").data
+    panels = [panel(preprocess(ucsf, downsampling_factor(UCSF_BOX))[0])]
+    for path in sorted((real / "empiar10028" / "images").glob("*.jpg")):
+        image = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+        panels.append(panel(preprocess(image, downsampling_factor(EMPIAR_BOX))[0]))
+    return panels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=REAL)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "real_vs_synthetic.png")
+    args = parser.parse_args()
+    rows = [real_panels(args.real)]
+    synthetic = [panel(normalise_and_squash(m.image), m.labels)
+                 for m in (simulate(seed, (SIDE, SIDE)) for seed in SEEDS)]
+    rows += [synthetic[:4], synthetic[4:]]
+    gap = 6
+    figure = Image.new("RGB", (4 * SIDE + 3 * gap, 3 * SIDE + 2 * gap + 20), (255, 255, 255))
+    draw = ImageDraw.Draw(figure)
+    for r, row in enumerate(rows):
+        for c, picture in enumerate(row):
+            figure.paste(picture, (c * (SIDE + gap), r * (SIDE + gap)))
+    legend = "top: real (Ucsf box 46; EMPIAR-10028 box 320)   below: simulated, labels outlined: " + ", ".join(
+        f"{name}" for name in CLASSES)
+    draw.text((4, 3 * SIDE + 2 * gap + 4), legend, fill=(0, 0, 0))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    figure.save(args.out)
+    print(f"written {args.out}; seeds {SEEDS} of {[sorted(k for k in CLASSES if draw_scene(s)[k]) for s in SEEDS]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Training the U-Net on simulated scenes, on labelled micrographs, or on both.
+
+Simulated scenes are drawn on the fly (a new scene for every sample, seeds derived from the epoch
+and batch so a resumed run sees the same stream). Labelled micrographs, for fine-tuning on a
+user's own data, are brought to the working scale once and cropped at random. Every sample goes
+through the same augmentation and the same preprocessing as prediction.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from scipy import ndimage
+
+from . import network
+from .evaluation import iou
+from .images import read_mask, read_micrograph
+from .model_files import ModelCard, load_model, save_model
+from .preprocessing import (
+    PARTICLE_PIXELS,
+    area_resize,
+    downsampling_factor,
+    normalise_and_squash,
+)
+from .simulation import CLASSES, draw_scene, render
+
+TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
+VALIDATION_SEEDS = 900_000  # and validation scenes from here; test sets stay below
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
+LOG = "training_log.csv"
+
+
+@dataclass
+class TrainingConfig:
+    output_dir: Path
+    filters: tuple[int, ...] = (16, 32, 64, 128, 192)
+    tile: int = 256
+    batch_size: int = 8
+    steps_per_epoch: int = 200
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    simulated_fraction: float = 1.0  # share of samples simulated when labelled folders are given
+    labelled: list[Path] = field(default_factory=list)  # folders of <stem>.mrc + <stem>_mask.mrc|.tif
+    labelled_box_size: float | None = None  # particle box (px) of the labelled micrographs
+    validation_count: int = 48
+    initial_model: Path | None = None  # fine-tune from this model instead of a new network
+    command: str = ""
+
+    def to_json(self) -> dict:
+        content = asdict(self)
+        return json.loads(json.dumps(content, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+# Samples
+
+
+def label_channels(labels: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
+    """Class codes (0 = good) to the network's targets: any-bad, then one channel per class."""
+    channels = [labels > 0] + [labels == code for code in range(1, n_classes + 1)]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def augment(raw: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Noise, blur and the eight dihedral transforms on the raw image; contrast after squashing."""
+    spread = float(np.subtract(*np.percentile(raw, (90, 10)))) or 1.0
+    if rng.random() < 0.3:
+        raw = ndimage.gaussian_filter(raw, rng.uniform(0.3, 1.0))
+    if rng.random() < 0.5:
+        raw = raw + rng.normal(0, rng.uniform(0, 0.3) * spread, raw.shape)
+    image = normalise_and_squash(raw)
+    if rng.random() < 0.5:
+        logit = np.log(image / (1 - image + 1e-6) + 1e-6)
+        image = 1 / (1 + np.exp(-logit * rng.uniform(0.7, 1.4)))
+    rotations, flip = int(rng.integers(4)), bool(rng.integers(2))
+    image, target = np.rot90(image, rotations), np.rot90(target, rotations)
+    if flip:
+        image, target = image[:, ::-1], target[:, ::-1]
+    return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(target)
+
+
+def simulated_sample(seed: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    scene = render(draw_scene(seed, (tile, tile)))
+    return scene.image, label_channels(scene.labels)
+
+
+class LabelledMicrographs:
+    """Labelled micrographs at the working scale, from which random tiles are cut."""
+
+    def __init__(self, folders: list[Path], box_size: float):
+        factor = downsampling_factor(box_size)
+        self.items = []
+        for folder in folders:
+            for mask_path in sorted(Path(folder).glob("*_mask.*")):
+                stem = mask_path.name.rsplit("_mask.", 1)[0]
+                images = [p for p in Path(folder).glob(stem + ".*") if p != mask_path]
+                if not images:
+                    raise FileNotFoundError(f"{mask_path}: no micrograph {stem}.* beside this mask")
+                micrograph = read_micrograph(images[0]).data
+                working = tuple(max(1, int(side / factor)) for side in micrograph.shape)
+                bad = area_resize(_bad_fraction(mask_path), working) > 0.5
+                self.items.append((area_resize(micrograph, working), bad))
+        if not self.items:
+            raise FileNotFoundError(f"no <stem>_mask.mrc/.tif files in {', '.join(map(str, folders))}")
+
+    def sample(self, rng: np.random.Generator, tile: int) -> tuple[np.ndarray, np.ndarray]:
+        raw, bad = self.items[int(rng.integers(len(self.items)))]
+        pad = [(0, max(0, tile - side)) for side in raw.shape]
+        raw, bad = np.pad(raw, pad, mode="reflect"), np.pad(bad, pad, mode="reflect")
+        y0, x0 = (int(rng.integers(side - tile + 1)) for side in raw.shape)
+        crop = bad[y0:y0 + tile, x0:x0 + tile]
+        # per-class channels are unknown for these labels: only "any bad" is trained (weight 0 elsewhere)
+        target = np.concatenate([crop[..., None], np.full(crop.shape + (len(CLASSES),), -1.0)], axis=-1)
+        return raw[y0:y0 + tile, x0:x0 + tile], target.astype(np.float32)
+
+
+def _bad_fraction(mask_path: Path) -> np.ndarray:
+    """A 0..1 MRC mask, or a Warp-style TIFF label image (0 background, 1 particle, 2 artefact)."""
+    if mask_path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        return (tifffile.imread(mask_path) >= 2).astype(np.float32)
+    return np.clip(read_mask(mask_path), 0, 1).astype(np.float32)
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """An endless, reproducible stream of augmented batches (one new scene per sample)."""
+
+    def __init__(self, config: TrainingConfig, labelled: LabelledMicrographs | None, epoch: int = 0):
+        super().__init__()
+        self.config, self.labelled, self.epoch = config, labelled, epoch
+
+    def __len__(self) -> int:
+        return self.config.steps_per_epoch
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+    def __getitem__(self, index: int):
+        config = self.config
+        first = TRAINING_SEEDS + (self.epoch * config.steps_per_epoch + index) * config.batch_size
+        images, targets = [], []
+        for seed in range(first, first + config.batch_size):
+            rng = np.random.default_rng(seed)
+            if self.labelled is not None and rng.random() >= config.simulated_fraction:
+                raw, target = self.labelled.sample(rng, config.tile)
+            else:
+                raw, target = simulated_sample(seed, config.tile)
+            image, target = augment(raw, target, rng)
+            images.append(image[..., None])
+            targets.append(target)
+        return np.stack(images), np.stack(targets)
+
+
+def validation_set(count: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed simulated scenes, never trained on, seen unaugmented."""
+    pairs = [simulated_sample(VALIDATION_SEEDS + index, tile) for index in range(count)]
+    return (np.stack([normalise_and_squash(raw)[..., None] for raw, _ in pairs]),
+            np.stack([target for _, target in pairs]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss and metrics
+
+
+@keras.saving.register_keras_serializable(package="micrographcleaner")
+def segmentation_loss(y_true, y_pred):
+    """Weighted binary cross-entropy + soft Dice; channel 0 (any bad) counts most.
+
+    Targets of -1 mark pixels without a label for that channel (e.g. per-class channels of
+    micrographs labelled only good/bad): they do not count.
+    """
+    ops = keras.ops
+    y_pred = ops.cast(y_pred, "float32")
+    known = ops.cast(y_true >= 0, "float32")
+    y_true = ops.clip(y_true, 0.0, 1.0)
+    n_channels = ops.shape(y_pred)[-1]
+    channel_weight = ops.concatenate([ops.ones((1,)), 0.25 * ops.ones((n_channels - 1,))])
+    p = ops.clip(y_pred, 1e-6, 1 - 1e-6)
+    pixel_weight = known * (1.0 + 2.0 * y_true)  # bad pixels are the minority
+    bce = -(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p)) * pixel_weight
+    bce = ops.sum(bce, axis=(0, 1, 2)) / (ops.sum(known, axis=(0, 1, 2)) + 1.0)
+    intersection = ops.sum(known * y_true * y_pred, axis=(0, 1, 2))
+    total = ops.sum(known * (y_true + y_pred), axis=(0, 1, 2))
+    dice = 1.0 - (2.0 * intersection + 1.0) / (total + 1.0)
+    return ops.sum(channel_weight * (bce + dice)) / ops.sum(channel_weight)
+
+
+class ValidationIoU(keras.callbacks.Callback):
+    """Bad-region IoU on the validation scenes, logged every epoch (as ``val_iou``)."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int):
+        super().__init__()
+        self.images, self.targets, self.batch_size = images, targets, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        predicted = self.model.predict(self.images, batch_size=self.batch_size, verbose=0)[..., 0] > 0.5
+        truth = self.targets[..., 0] > 0.5
+        has_bad = truth.any(axis=(1, 2))
+        scores = [iou(t, p) for t, p in zip(truth[has_bad], predicted[has_bad])]
+        clean_flagged = predicted[~has_bad].mean() if (~has_bad).any() else 0.0
+        if logs is not None:
+            logs["val_iou"] = float(np.mean(scores)) if scores else 1.0
+            logs["val_clean_flagged"] = float(clean_flagged)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Model + optimiser after every epoch, the epoch count, and the loss-curve picture."""
+
+    def __init__(self, output_dir: Path):
+        super().__init__()
+        self.output_dir = output_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.save(self.output_dir / CHECKPOINT)
+        (self.output_dir / STATE).write_text(json.dumps({"epochs_done": epoch + 1}) + "\n")
+        plot_training_log(self.output_dir / LOG, self.output_dir / "training_curves.png")
+
+
+def plot_training_log(log_path: Path, png_path: Path) -> None:
+    """Loss and validation IoU per epoch, from the CSV log."""
+    if not log_path.is_file():
+        return
+    rows = list(csv.DictReader(log_path.open()))
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [float(row["loss"]) for row in rows], label="training loss")
+    left.set_xlabel("epoch"), left.set_ylabel("loss"), left.legend()
+    if "val_iou" in rows[0]:
+        right.plot(epochs, [float(row["val_iou"]) for row in rows], color="tab:green", label="validation IoU")
+        right.set_ylim(0, 1)
+    right.set_xlabel("epoch"), right.legend()
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=100)
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None) -> Path:
+    """Train (or continue training) and save ``<output_dir>/model.keras`` with its card."""
+    import tensorflow as tf
+
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    if gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = tf.distribute.MirroredStrategy() if gpus and len(gpus) > 1 else tf.distribute.get_strategy()
+    epochs_done = 0
+    checkpoint = output / CHECKPOINT
+    unet = network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES))
+    with strategy.scope():
+        if resume and checkpoint.is_file():
+            model = keras.saving.load_model(checkpoint, compile=True)
+            epochs_done = json.loads((output / STATE).read_text())["epochs_done"]
+        else:
+            model = network.build_unet(unet)
+            if config.initial_model is not None:  # fine-tuning keeps the initial model's architecture
+                initial, initial_card = load_model(config.initial_model)
+                unet = network.UNetConfig(**{**initial_card.architecture,
+                                             "filters": tuple(initial_card.architecture["filters"])})
+                model = network.build_unet(unet)
+                model.set_weights(initial.get_weights())
+            schedule = keras.optimizers.schedules.CosineDecay(
+                config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
+            model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
+    (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    labelled = (LabelledMicrographs(config.labelled, config.labelled_box_size or PARTICLE_PIXELS)
+                if config.labelled else None)
+    images, targets = validation_set(config.validation_count, config.tile)
+    callbacks = [ValidationIoU(images, targets, config.batch_size),
+                 keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
+                 Checkpoint(output)]
+    if epochs_done < config.epochs:
+        model.fit(TrainingBatches(config, labelled, epoch=epochs_done), epochs=config.epochs,
+                  initial_epoch=epochs_done, callbacks=callbacks, verbose=1)
+    final = output / "model.keras"
+    card = ModelCard(name=final.stem, version="1", classes=["bad", *CLASSES],
+                     size_multiple=unet.size_multiple, architecture=unet.to_dict(),
+                     training=config.command or "micrographcleaner train")
+    # a float32 copy without optimiser state: small, and it runs on any CPU after mixed precision
+    keras.mixed_precision.set_global_policy("float32")
+    inference = network.build_unet(unet)
+    inference.set_weights(model.get_weights())
+    save_model(inference, final, card)
+    return final

@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+
+from micrographcleaner.coordinates import read_coordinates
+from micrographcleaner.images import read_mask, read_micrograph
+from micrographcleaner.preprocessing import area_resize
+from micrographcleaner.simulation import (
+    CLASSES,
+    CODES,
+    draw_scene,
+    render,
+    simulate,
+    write_simulated,
+)
+
+
+def scene_with(kind: str, start: int = 0) -> int:
+    """First seed from ``start`` whose scene holds ``kind`` (carbon, contamination, ...)."""
+    return next(seed for seed in range(start, start + 500) if draw_scene(seed)[kind])
+
+
+def test_same_seed_same_micrograph_other_seed_other():
+    first, again, other = simulate(3, (96, 128)), simulate(3, (96, 128)), simulate(4, (96, 128))
+    assert first.image.shape == first.labels.shape == (96, 128)
+    assert np.array_equal(first.image, again.image) and np.array_equal(first.labels, again.labels)
+    assert not np.array_equal(first.image, other.image)
+    assert np.isfinite(first.image).all() and first.image.dtype == np.float32
+
+
+def test_every_class_appears_and_is_labelled_where_drawn():
+    for name in CLASSES:
+        micrograph = simulate(scene_with(name), (128, 128))
+        assert (micrograph.labels == CODES[name]).any(), name
+    assert set(np.unique(np.concatenate([simulate(s, (64, 64)).labels.ravel() for s in range(40)]))) <= {0, *CODES.values()}
+
+
+def test_carbon_is_darker_than_the_hole_on_average():
+    darker = 0
+    seeds = [scene_with("carbon", start) for start in (0, 100, 200, 300, 400)]
+    for seed in seeds:
+        micrograph = simulate(seed, (128, 128))
+        film = micrograph.labels == CODES["carbon"]
+        hole = micrograph.labels == 0
+        if film.any() and hole.any():
+            darker += micrograph.image[film].mean() < micrograph.image[hole].mean()
+    assert darker >= 3
+
+
+def test_particles_lie_in_the_frame_and_carry_their_true_class():
+    micrograph = simulate(scene_with("carbon"), (128, 160))
+    xy = micrograph.particles
+    assert len(xy) > 0
+    assert (xy[:, 0] >= 0).all() and (xy[:, 0] < 160).all() and (xy[:, 1] >= 0).all() and (xy[:, 1] < 128).all()
+    rows, cols = np.rint(xy[:, 1]).astype(int).clip(0, 127), np.rint(xy[:, 0]).astype(int).clip(0, 159)
+    assert np.array_equal(micrograph.labels[rows, cols], micrograph.particle_labels)
+
+
+def test_full_size_rendering_shows_the_same_scene():
+    seed = scene_with("contamination")
+    working = simulate(seed, (64, 80))
+    full = simulate(seed, (64, 80), box_size=64)  # 4x finer
+    assert full.image.shape == (256, 320)
+    assert abs(full.pixel_size * 4 - working.pixel_size) < 1e-6
+    down = area_resize((full.labels > 0).astype(np.float32), (64, 80)) >= 0.5
+    truth = working.labels > 0
+    assert (down == truth).mean() > 0.98
+    assert len(full.particles) == len(working.particles)
+    assert np.allclose((full.particles + 0.5) / 4 - 0.5, working.particles)
+
+
+def test_written_files_round_trip(tmp_path):
+    path = write_simulated(tmp_path, 7, (64, 96), box_size=32)
+    micrograph = read_micrograph(path)
+    assert micrograph.data.shape == (128, 192)
+    labels = read_mask(tmp_path / "sim_000007_labels.mrc")
+    assert labels.shape == (128, 192) and set(np.unique(labels)) <= {0, 1, 2, 3, 4}
+    info = json.loads((tmp_path / "sim_000007.json").read_text())
+    assert info["box_size"] == 32 and info["classes"][1:] == list(CLASSES) and info["scene"]["seed"] == 7
+    assert abs(micrograph.pixel_size - info["pixel_size"]) < 1e-3
+    particles = read_coordinates(tmp_path / "sim_000007_particles.star")
+    assert len(particles.xy) == len(render(draw_scene(7, (64, 96)), 2.0).particles)

@@ -1,0 +1,76 @@
+import csv
+import json
+
+import numpy as np
+import tifffile
+from conftest import write_mrc
+
+from micrographcleaner.cli import main
+from micrographcleaner.model_files import load_model
+from micrographcleaner.simulation import CLASSES, simulate
+from micrographcleaner.training import augment, label_channels, segmentation_loss
+
+TINY = ["--filters", "4", "8", "--steps-per-epoch", "2", "--batch-size", "2", "--tile", "64"]
+
+
+def log_rows(folder):
+    return list(csv.DictReader((folder / "training_log.csv").open()))
+
+
+def test_train_writes_model_card_log_and_curves_then_resumes(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--epochs", "2", *TINY]) == 0
+    rows = log_rows(out)
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert all(0 <= float(row["val_iou"]) <= 1 for row in rows)
+    assert (out / "training_curves.png").stat().st_size > 1000
+    model, card = load_model(out / "model.keras")
+    assert card.classes == ["bad", *CLASSES] and model.output_shape[-1] == 1 + len(CLASSES)
+    assert "train" in card.training and card.sha256
+    # a third epoch continues the same run: the log grows by one row, earlier rows unchanged
+    assert main(["train", str(out), "--epochs", "3", "--resume", *TINY]) == 0
+    resumed = log_rows(out)
+    assert [row["epoch"] for row in resumed] == ["0", "1", "2"] and resumed[:2] == rows
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 3
+
+
+def test_fine_tuning_on_labelled_micrographs_with_warp_labels(tmp_path):
+    data = tmp_path / "labelled"
+    data.mkdir()
+    micrograph = simulate(11, (48, 48), box_size=32)  # 96x96 px, box 32
+    write_mrc(data / "mine.mrc", micrograph.image)
+    tifffile.imwrite(data / "mine_mask.tif", np.where(micrograph.labels > 0, 2, 0).astype(np.uint8))
+    base = tmp_path / "base"
+    assert main(["train", str(base), "--epochs", "1", *TINY]) == 0
+    out = tmp_path / "tuned"
+    assert main(["train", str(out), "--epochs", "1", "--labelled", str(data), "--labelled-box-size", "32",
+                 "--initial-model", str(base / "model.keras"), *TINY]) == 0
+    assert (out / "model.keras").is_file()
+    assert main(["train", str(out), "--labelled", str(data)]) == 2  # the box size is required
+
+
+def test_targets_and_augmentation_keep_image_and_labels_aligned():
+    labels = np.zeros((32, 32), np.uint8)
+    labels[:8, :4] = 1  # a carbon corner
+    labels[20:24, 20:30] = 2
+    target = label_channels(labels)
+    assert target.shape == (32, 32, 1 + len(CLASSES))
+    assert target[..., 0].sum() == 32 + 40 and target[..., 1].sum() == 32 and target[..., 2].sum() == 40
+    raw = np.where(labels > 0, -5.0, 0.0) + np.random.default_rng(0).normal(0, 0.1, (32, 32))
+    image, moved = augment(raw, target, np.random.default_rng(3))
+    assert image.shape == (32, 32) and 0 < image.min() and image.max() < 1
+    # the dark pixels are still the labelled ones after the random dihedral transform
+    assert image[moved[..., 0] > 0].mean() < image[moved[..., 0] == 0].mean() - 0.2
+
+
+def test_loss_is_lower_for_the_truth_and_ignores_unlabelled_channels():
+    rng = np.random.default_rng(1)
+    truth = (rng.random((2, 16, 16, 3)) > 0.7).astype("float32")
+    right = float(segmentation_loss(truth, np.clip(truth, 0.02, 0.98)))
+    wrong = float(segmentation_loss(truth, np.clip(1 - truth, 0.02, 0.98)))
+    assert right < 0.2 < wrong
+    unknown = truth.copy()
+    unknown[..., 1:] = -1  # per-class channels unlabelled: only channel 0 counts
+    flipped = np.concatenate([truth[..., :1], 1 - truth[..., 1:]], axis=-1)
+    assert abs(float(segmentation_loss(unknown, np.clip(flipped, 0.02, 0.98)))
+               - float(segmentation_loss(unknown, np.clip(truth, 0.02, 0.98)))) < 1e-6

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds everything the plugin needs inside this checkout (.scipion3/): Scipion's core in a
+# virtual environment, this plugin (editable), and the plugin-managed engine environment, which
+# the plugin's own installer creates. Idempotent: a second run only redoes what changed.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$SCIPION_VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$SCIPION_VENV"
+    "$SCIPION_VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+"$SCIPION_VENV/bin/python" -m pip install --quiet "scipion-pyworkflow>=3.11,<4" "scipion-em>=3.11,<4" \
+    "scipion-app>=3.8" "pytest>=7"
+"$SCIPION_VENV/bin/python" -m pip install --quiet --no-deps -e .
+
+mkdir -p "$SCIPION_HOME/config" "$SCIPION_USER_DATA"
+HOSTS="$SCIPION_HOME/config/hosts.conf"
+[ -f "$HOSTS" ] || printf '[localhost]\nPARALLEL_COMMAND = mpirun -np %%_(JOB_NODES)d %%_(COMMAND)s\n' > "$HOSTS"
+
+# The engine environment is installed from engine/ of this checkout: rebuild it when engine/ changed.
+ENGINE_HOME="$("$SCIPION_PYTHON" -c 'from pyworkflow import Config; Config.getDomain().getPlugins()
+from xmipp3_micrographcleaner import Plugin; print(Plugin.getHome())' 2>/dev/null | tail -1)"
+if [ -f "$ENGINE_HOME/installed" ] && [ -n "$(find engine/src engine/pyproject.toml -newer "$ENGINE_HOME/installed" -print -quit)" ]; then
+    echo "engine/ changed since its environment was built: rebuilding $ENGINE_HOME"
+    rm -rf "$ENGINE_HOME" "$(dirname "$ENGINE_HOME")/void.tgz"
+fi
+"$SCIPION_PYTHON" -m xmipp3_micrographcleaner.install

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set-up command 2: build everything (scripts/setup.sh), then run every test: the engine's
+# (in their own fresh venv, .venv) and the plugin's (headless Scipion projects). Fails when any fails.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+bash "$ROOT/scripts/setup.sh"
+bash "$ROOT/scripts/xvfb.sh"  # a display for the viewer's window test (skipped, with the reason, without it)
+cd "$ROOT"
+
+VENV="${VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet "./engine[test]"
+status=0
+(cd engine && "../$VENV/bin/python" -m pytest -q -p no:cacheprovider tests) || status=$?
+"$SCIPION_PYTHON" -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
+    xmipp3_micrographcleaner/tests || status=$?
+exit $status
