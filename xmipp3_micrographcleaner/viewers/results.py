@@ -47,7 +47,6 @@ class ScreenResults:
     threshold: float  # the run's threshold; negative: score only
     minDistance: float  # the run's any-class minimum distance (A); 0: none
     classes: list
-    micIds: np.ndarray
     scores: np.ndarray  # goodness, NaN where the micrograph failed
     distances: np.ndarray  # A to the nearest bad region, inf when there is none
     accepted: np.ndarray  # the run's decision
@@ -114,19 +113,15 @@ def _iterCoordinates(protocol):
 
 def readCoordinates(protocol):
     """Arrays over both coordinate outputs (accepted first)."""
-    columns = {"micIds": [], "scores": [], "distances": [], "accepted": [], "reasons": []}
-    for coord, accepted in _iterCoordinates(protocol):
-        columns["micIds"].append(coord.getMicId())
-        columns["scores"].append(_value(coord, "_xmipp_goodRegionScore", math.nan))
-        columns["distances"].append(_value(coord, "_mcDistanceToBad", math.nan))
-        columns["accepted"].append(accepted)
-        columns["reasons"].append(_value(coord, "_mcReason", ""))
-    reasons = columns.pop("reasons")
-    arrays = {key: np.array(values, dtype=float if key in ("scores", "distances") else None)
-              for key, values in columns.items()}
-    arrays["micIds"] = arrays["micIds"].astype(int).reshape(-1)
-    arrays["accepted"] = arrays["accepted"].astype(bool).reshape(-1)
-    arrays["redecidable"] = np.array([reason in REDECIDABLE_REASONS for reason in reasons], dtype=bool)
+    scores, distances, accepted, reasons = [], [], [], []
+    for coord, isAccepted in _iterCoordinates(protocol):
+        scores.append(_value(coord, "_xmipp_goodRegionScore", math.nan))
+        distances.append(_value(coord, "_mcDistanceToBad", math.nan))
+        accepted.append(isAccepted)
+        reasons.append(_value(coord, "_mcReason", ""))
+    arrays = {"scores": np.array(scores, dtype=float), "distances": np.array(distances, dtype=float),
+              "accepted": np.array(accepted, dtype=bool),
+              "redecidable": np.array([reason in REDECIDABLE_REASONS for reason in reasons], dtype=bool)}
     return arrays, reasons
 
 
