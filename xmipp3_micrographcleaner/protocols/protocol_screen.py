@@ -274,7 +274,11 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
 
     def _loadMicrographs(self, micIds):
         micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
-        found = {micId: micrographs[micId].clone() for micId in micIds if micrographs[micId] is not None}
+        found = {}
+        for micId in micIds:
+            mic = micrographs[micId]
+            if mic is not None:
+                found[micId] = mic.clone()
         micrographs.close()
         return found
 
@@ -384,7 +388,9 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
 
     # ------------------------------------------------------------------ info
     def _validate(self):
-        errors = list(Plugin.validateInstallation())
+        """Parameter checks; the environment is checked by Plugin.validateInstallation, which
+        Scipion runs before this for every protocol of the plugin."""
+        errors = []
         self._validateThreads(errors)
         if self.modelChoice.get() != MODEL_BUNDLED:
             path = self.modelFile.get()

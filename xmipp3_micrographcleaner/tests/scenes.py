@@ -122,3 +122,10 @@ def tiny_model(folder):
         subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)), shell=True,
                        check=True, env=Plugin.getEnviron())
     return str(path)
+
+
+def bundled_model_installed():
+    """Whether the engine in the plugin's environment ships its trained default model."""
+    code = "import sys; from micrographcleaner.model_files import bundled_model_path; sys.exit(bundled_model_path() is None)"
+    return subprocess.run("%s && python -c %s" % (Plugin.getActivationCmd(), shlex.quote(code)), shell=True,
+                          env=Plugin.getEnviron()).returncode == 0

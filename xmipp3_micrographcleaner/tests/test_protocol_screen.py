@@ -19,6 +19,7 @@ from ..constants import MICS_OTHER, MODEL_BUNDLED, MODEL_FILE
 from ..protocols import ProtMicrographCleanerScreen
 from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
 from . import scenes
+from .. import demo
 
 FAILED = "micrograph failed"
 
@@ -117,14 +118,16 @@ class ScreenTestBase(BaseTest):
             if label == "good":
                 self.assertGreater(coord._mcDistanceToBad.get(), 0)
 
-    def assertMicrographOutputs(self, protocol, count):
+    def assertMicrographOutputs(self, protocol, count, flagged=(0, 0.5)):
+        """Every micrograph registered once, with a mask, a thumbnail and a flagged fraction in
+        ``flagged`` (exclusive: the disc scenes always have some bad area, never most of it)."""
         micrographs = list(m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS))
         self.assertEqual(len(micrographs), count)
         self.assertTrue(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
         for mic in micrographs:
             if mic._mcError.get():
                 continue
-            self.assertTrue(0 < mic._mcFlaggedFraction.get() < 0.5, mic._mcFlaggedFraction.get())
+            self.assertTrue(flagged[0] < mic._mcFlaggedFraction.get() < flagged[1], mic._mcFlaggedFraction.get())
             for attribute in ("_mcMaskFile", "_mcThumbnail"):
                 path = os.path.join(self.proj.getPath(), getattr(mic, attribute).get())
                 self.assertTrue(os.path.isfile(path), "%s %s missing" % (attribute, path))
@@ -239,3 +242,17 @@ class TestKillAndContinue(ScreenTestBase):
         for micId, mtime in masks.items():
             path = protocol._getExtraPath("micrographs", "mic%06d_mask.mrc" % micId)
             self.assertEqual(os.stat(path).st_mtime_ns, mtime, "micrograph %d was predicted again" % micId)
+
+
+class TestBundledModel(ScreenTestBase):
+    def test_bundled_model_on_simulated_micrographs(self):
+        """The bundled model on the engine's simulator (carbon, contamination, ice, aggregates)."""
+        if not scenes.bundled_model_installed():
+            self.skipTest("the engine in the plugin environment has no bundled model")
+        coords, truth = demo.importExample(self.proj, os.path.join(self.data, "simulated"), 4, 64, firstSeed=700)
+        protocol = self.screen(coords.outputCoordinates, modelChoice=MODEL_BUNDLED, streamingBatchSize=4)
+        keptGood, rejectedBad, total = demo.agreement(protocol, truth)
+        self.assertEqual(total, len(truth))
+        self.assertGreater(keptGood, 0.8, "true particles on clean ice kept")
+        self.assertGreater(rejectedBad, 0.6, "picks on bad regions rejected")
+        self.assertMicrographOutputs(protocol, 4, flagged=(-0.01, 1.01))

@@ -1,0 +1,143 @@
+"""``python -m xmipp3_micrographcleaner.demo``: the protocol on a bundled example, in a real project.
+
+The engine's simulator writes micrographs with carbon, contamination, crystalline ice and
+aggregates, and picks (true particles and picker false positives) with the true class under each;
+they are imported with pwem's import protocols, screened with the bundled model, and the outputs
+are compared with the truth.
+"""
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+from . import Plugin
+from .constants import MODEL_BUNDLED, MODEL_FILE
+
+PROJECT = "MicrographCleanerDemo"
+STAR_COLUMNS = ("_rlnCoordinateX", "_rlnCoordinateY", "_mcTrueClass")
+
+
+def simulate(folder, count, boxSize, firstSeed=0):
+    """Runs ``micrographcleaner simulate`` in the plugin's environment; returns the pixel size."""
+    command = "%s simulate %s --count %d --shape 256 256 --box-size %g --first-seed %d --quiet" % (
+        Plugin.getProgram(), shlex.quote(folder), count, boxSize, firstSeed)
+    subprocess.run(command, shell=True, check=True, env=Plugin.getEnviron())
+    with open(os.path.join(folder, "sim_%06d.json" % firstSeed)) as stream:
+        return json.load(stream)["pixel_size"]
+
+
+def readParticles(path):
+    """[(x, y, trueClass)] from a simulator's ``_particles.star`` (one table, one row per line)."""
+    header, rows = [], []
+    with open(path) as stream:
+        for line in stream:
+            words = line.split()
+            if words and words[0].startswith("_"):
+                header.append(words[0])
+            elif header and len(words) == len(header):
+                rows.append(dict(zip(header, words)))
+    x, y, label = STAR_COLUMNS
+    return [(float(r[x]), float(r[y]), int(r[label])) for r in rows]
+
+
+def writeCoordinates(path, micrographs, folder):
+    """A Scipion coordinates file of the simulated picks; returns {(micId, x, y): trueClass}."""
+    from pwem.objects import Coordinate, SetOfCoordinates
+
+    truth = {}
+    coordinates = SetOfCoordinates(filename=path)
+    for mic in micrographs:
+        stem = os.path.basename(mic.getFileName())[:-len(".mrc")]
+        for x, y, label in readParticles(os.path.join(folder, stem + "_particles.star")):
+            coordinate = Coordinate()
+            coordinate.setPosition(int(round(x)), int(round(y)))
+            coordinate.setMicId(mic.getObjId())
+            coordinates.append(coordinate)
+            truth[(mic.getObjId(), coordinate.getX(), coordinate.getY())] = label
+    coordinates.write()
+    coordinates.close()
+    return truth
+
+
+def importExample(project, folder, count, boxSize, firstSeed=0):
+    """Simulated micrographs and picks imported into ``project``; returns (coordinates protocol, truth)."""
+    from pwem.protocols import ProtImportCoordinates, ProtImportMicrographs
+
+    os.makedirs(folder, exist_ok=True)
+    pixelSize = simulate(folder, count, boxSize, firstSeed)
+    mics = project.newProtocol(ProtImportMicrographs, objLabel="simulated micrographs", filesPath=folder,
+                               filesPattern="sim_??????.mrc", samplingRate=pixelSize, voltage=300,
+                               sphericalAberration=2.7, amplitudeContrast=0.1)
+    run(project, mics)
+    sqlite = os.path.join(folder, "coordinates.sqlite")
+    if os.path.exists(sqlite):
+        os.remove(sqlite)
+    truth = writeCoordinates(sqlite, mics.outputMicrographs, folder)
+    coords = project.newProtocol(ProtImportCoordinates, objLabel="simulated picks",
+                                 importFrom=ProtImportCoordinates.IMPORT_FROM_SCIPION, filesPath=sqlite,
+                                 inputMicrographs=mics.outputMicrographs, boxSize=int(boxSize))
+    run(project, coords)
+    return coords, truth
+
+
+def run(project, protocol):
+    project.launchProtocol(protocol, wait=True)
+    if not protocol.isFinished():
+        log = protocol.getLogPaths()[1] if protocol.getLogPaths() else "?"
+        raise SystemExit("%s failed: %s (log: %s)" % (protocol.getRunName(), protocol.getErrorMessage(), log))
+
+
+def agreement(protocol, truth):
+    """Share of true particles on clean ice accepted, and of picks on bad regions rejected."""
+    decided = {}
+    for name, accepted in (("outputCoordinates", True), ("outputCoordinatesRejected", False)):
+        for coord in getattr(protocol, name):
+            decided[(coord.getMicId(), coord.getX(), coord.getY())] = accepted
+    good = [decided[key] for key, label in truth.items() if label == 0]
+    bad = [not decided[key] for key, label in truth.items() if label != 0]
+    return sum(good) / max(len(good), 1), sum(bad) / max(len(bad), 1), len(decided)
+
+
+def main(argv=None):
+    from pyworkflow.project import Manager
+
+    from .protocols import ProtMicrographCleanerScreen
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--micrographs", type=int, default=12, help="how many to simulate (default 12)")
+    parser.add_argument("--box-size", type=float, default=64, help="particle box in pixels (default 64)")
+    parser.add_argument("--model", help="a model file instead of the bundled model")
+    args = parser.parse_args(argv)
+    model = os.path.abspath(args.model) if args.model else None
+    problems = Plugin.validateInstallation()
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+    manager = Manager()
+    if manager.hasProject(PROJECT):
+        manager.deleteProject(PROJECT)
+    project = manager.createProject(PROJECT)
+    os.chdir(project.getPath())  # protocols run with paths relative to their project
+    print("Project: %s" % project.getPath())
+    coords, truth = importExample(project, project.getPath("data"), args.micrographs, args.box_size)
+    screen = project.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coords.outputCoordinates,
+                                 modelChoice=MODEL_FILE if model else MODEL_BUNDLED, modelFile=model,
+                                 useGpu=False, streamingBatchSize=6)
+    run(project, screen)
+
+    keptGood, rejectedBad, total = agreement(screen, truth)
+    print("\n".join(screen.summary()))
+    print("Against the simulator's truth: %.0f%% of particles on clean ice kept, %.0f%% of picks on "
+          "bad regions rejected (%d picks)." % (100 * keptGood, 100 * rejectedBad, total))
+    print("Outputs (sqlite): %s" % ", ".join(os.path.abspath(screen._getPath(name + ".sqlite"))
+                                             for name in screen._possibleOutputs))
+    thumbnails = [mic._mcThumbnail.get() for mic in screen.outputMicrographs if mic._mcThumbnail.get()]
+    print("Masks and %d thumbnails (PNG): %s" % (len(thumbnails), os.path.abspath(screen._getExtraPath("micrographs"))))
+    print("Open the project in Scipion's GUI: scipion3 project %s" % PROJECT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
