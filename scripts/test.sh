@@ -4,6 +4,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$ROOT/scripts/setup.sh"
+bash "$ROOT/scripts/xvfb.sh"  # a display for the viewer's window test (skipped, with the reason, without it)
 cd "$ROOT"
 
 VENV="${VENV:-.venv}"

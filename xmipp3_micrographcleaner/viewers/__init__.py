@@ -1,1 +1,2 @@
-"""Viewers of the plugin (score histogram, threshold explorer, thumbnail gallery): not built yet."""
+"""Viewers of the plugin: the deep micrograph cleaner's "Analyze results" form and its windows."""
+from .viewer_screen import MicrographCleanerViewer

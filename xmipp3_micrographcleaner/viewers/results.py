@@ -1,0 +1,210 @@
+"""A finished (or running) screen's outputs as plain arrays, and new coordinate sets cut from them.
+
+The viewer's figures need only numbers and file paths; reading the Scipion sets once here keeps
+them free of Scipion and lets the threshold explorer re-decide every input coordinate (accepted
+and rejected outputs together) from the stored scores without running the network again.
+"""
+import math
+import os
+from dataclasses import dataclass, field
+
+import mrcfile
+import numpy as np
+from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
+from pyworkflow.object import Float, String
+
+from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+
+# Reasons (the engine's words) that a new threshold or distance may overturn; any other rejection
+# (off the micrograph, failed micrograph, a per-class distance rule of the run) stays a rejection.
+REDECIDABLE_REASONS = ("accepted", "low goodness", "near bad region")
+ACCEPTED_REASON = "accepted"
+SUBSET_PREFIX = "outputCoordinates_t"
+
+
+@dataclass
+class MicrographResult:
+    """One screened micrograph: its numbers and pictures (absolute paths, '' when absent)."""
+    micId: int
+    name: str
+    flagged: float  # NaN when the micrograph failed
+    classFractions: dict
+    accepted: int
+    rejected: int
+    thumbnail: str
+    mask: str
+    error: str
+
+    @property
+    def rejectedFraction(self):
+        total = self.accepted + self.rejected
+        return self.rejected / total if total else math.nan
+
+
+@dataclass
+class ScreenResults:
+    """Per-coordinate arrays (one entry per input coordinate) and per-micrograph records."""
+    threshold: float  # the run's threshold; negative: score only
+    minDistance: float  # the run's any-class minimum distance (A); 0: none
+    classes: list
+    scores: np.ndarray  # goodness, NaN where the micrograph failed
+    distances: np.ndarray  # A to the nearest bad region, inf when there is none
+    accepted: np.ndarray  # the run's decision
+    redecidable: np.ndarray  # False where the rejection does not depend on threshold or distance
+    reasons: list
+    micrographs: list = field(default_factory=list)
+
+    def kept(self, threshold, minDistance=0.0):
+        return keptBy(self.scores, self.distances, self.redecidable, threshold, minDistance)
+
+    def keptCounts(self, thresholds, minDistance=0.0):
+        """How many coordinates each threshold keeps (at ``minDistance``), from one sort."""
+        eligible = np.sort(self.scores[self.kept(-1, minDistance)])
+        return len(eligible) - np.searchsorted(eligible, np.asarray(thresholds, float), side="left")
+
+
+def _mostFirst(fraction):
+    return 1.0 if math.isnan(fraction) else -fraction  # unknown (failed micrographs) last
+
+
+SORT_ORDERS = {"flagged area, most first": lambda record: _mostFirst(record.flagged),
+               "rejected particles, most first": lambda record: _mostFirst(record.rejectedFraction),
+               "acquisition order (id)": lambda record: record.micId}
+
+
+def sortedMicrographs(records, order):
+    """``records`` in one of :data:`SORT_ORDERS` (ties in id order)."""
+    key = SORT_ORDERS[order]
+    return sorted(records, key=lambda record: (key(record), record.micId))
+
+
+def pageCount(items, perPage):
+    return max(1, -(-items // perPage))
+
+
+def keptBy(scores, distances, redecidable, threshold, minDistance=0.0):
+    """Which coordinates a screen at ``threshold`` (negative: none) and ``minDistance`` (A) keeps."""
+    with np.errstate(invalid="ignore"):
+        keep = redecidable & ~np.isnan(scores)
+        if threshold >= 0:
+            keep &= scores >= threshold
+        if minDistance:
+            keep &= distances >= minDistance
+    return keep
+
+
+def _value(item, name, default=None):
+    attribute = getattr(item, name, None)
+    value = None if attribute is None else attribute.get()
+    return default if value is None else value
+
+
+def _absolute(projectPath, path):
+    return os.path.join(projectPath, path) if path else ""
+
+
+def _iterCoordinates(protocol):
+    """(coordinate, accepted) for every input coordinate: the accepted output, then the rejected one."""
+    for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
+        if hasattr(protocol, name):
+            for coord in getattr(protocol, name).iterItems(orderBy="id"):
+                yield coord, name == OUTPUT_ACCEPTED
+
+
+def readCoordinates(protocol):
+    """Arrays over both coordinate outputs (accepted first)."""
+    scores, distances, accepted, reasons = [], [], [], []
+    for coord, isAccepted in _iterCoordinates(protocol):
+        scores.append(_value(coord, "_xmipp_goodRegionScore", math.nan))
+        distances.append(_value(coord, "_mcDistanceToBad", math.nan))
+        accepted.append(isAccepted)
+        reasons.append(_value(coord, "_mcReason", ""))
+    arrays = {"scores": np.array(scores, dtype=float), "distances": np.array(distances, dtype=float),
+              "accepted": np.array(accepted, dtype=bool),
+              "redecidable": np.array([reason in REDECIDABLE_REASONS for reason in reasons], dtype=bool)}
+    return arrays, reasons
+
+
+def readMicrographs(protocol, projectPath, classes):
+    """Records of the micrograph output, in acquisition (id) order."""
+    if not hasattr(protocol, OUTPUT_MICROGRAPHS):
+        return []
+    records = []
+    for mic in getattr(protocol, OUTPUT_MICROGRAPHS).iterItems(orderBy="id"):
+        records.append(MicrographResult(
+            micId=mic.getObjId(), name=os.path.basename(mic.getFileName() or ""),
+            flagged=_value(mic, "_mcFlaggedFraction", math.nan),
+            classFractions={name: _value(mic, "_mcFlaggedFraction_%s" % name, math.nan) for name in classes},
+            accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
+            thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
+            mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", "")))
+    return records
+
+
+def loadResults(protocol, projectPath):
+    """Everything the viewer shows, read once from the protocol's outputs."""
+    classes = protocol._classNames()
+    arrays, reasons = readCoordinates(protocol)
+    return ScreenResults(threshold=protocol.threshold.get(), minDistance=protocol.minDistance.get() or 0.0,
+                         classes=classes, reasons=reasons, micrographs=readMicrographs(protocol, projectPath, classes),
+                         **arrays)
+
+
+def subsetName(threshold, minDistance=0.0):
+    """``outputCoordinates_t085`` (threshold 0.85), ``..._t085_d150`` with a distance of 150 A.
+
+    No dot in the name: Scipion reads dots in an output's name as attribute paths."""
+    name = "%s%03d" % (SUBSET_PREFIX, round(threshold * 100))
+    return name + ("_d%d" % round(minDistance) if minDistance else "")
+
+
+def registerCoordinates(project, protocol, threshold, minDistance=0.0):
+    """Registers, on the finished ``protocol``, the coordinates a screen at ``threshold`` and
+    ``minDistance`` keeps (same attributes; reason 'accepted'); returns (output name, set)."""
+    if protocol.isActive():
+        raise RuntimeError("%s is still running: register new coordinates once it has finished."
+                           % protocol.getRunName())
+    name = subsetName(threshold, minDistance)
+    path = protocol._getPath("%s.sqlite" % name)
+    if os.path.exists(path):
+        os.remove(path)  # a set opened on an existing file would append to it
+    inputCoordinates = protocol.inputCoordinates.get()
+    subset = SetOfCoordinates(filename=path, indexes=["_micId"])
+    subset.setMicrographs(inputCoordinates.getMicrographs())
+    subset.setBoxSize(inputCoordinates.getBoxSize())
+    arrays, _ = readCoordinates(protocol)
+    keep = iter(keptBy(arrays["scores"], arrays["distances"], arrays["redecidable"], threshold, minDistance))
+    for coord, _ in _iterCoordinates(protocol):  # the order readCoordinates read them in
+        if next(keep):
+            coord._mcReason = String(ACCEPTED_REASON)
+            subset.append(coord)
+    subset.write()
+    protocol._defineOutputs(**{name: subset})
+    protocol._defineSourceRelation(protocol.inputCoordinates, subset)
+    project._storeProtocol(protocol)
+    return name, subset
+
+
+def maskSet(results, path, samplingRate):
+    """A set of micrographs whose images are the masks, for Scipion's standard set viewers.
+
+    Its pixel size is the masks' own (from their headers, which the engine writes so that a mask
+    covers its micrograph), else ``samplingRate``, that of the screened micrographs."""
+    if os.path.exists(path):
+        os.remove(path)
+    masks = SetOfMicrographs(filename=path)
+    for record in results.micrographs:
+        if not record.mask:
+            continue
+        if not os.path.isfile(record.mask):
+            raise FileNotFoundError("Mask of micrograph %d (%s) not found: %s" % (record.micId, record.name, record.mask))
+        if not masks.getSize():
+            with mrcfile.open(record.mask, header_only=True) as mrc:
+                masks.setSamplingRate(float(mrc.voxel_size.x) or samplingRate)
+        mask = Micrograph(location=record.mask)
+        mask.setObjId(record.micId)
+        mask.setMicName(record.name)
+        mask._mcFlaggedFraction = Float(record.flagged)
+        masks.append(mask)
+    masks.write()
+    return masks

@@ -1,0 +1,126 @@
+"""The deep micrograph cleaner's "Analyze results" form: every view needs only the Scipion core.
+
+Histogram and over-time plots are EmPlotter figures; the gallery and the threshold explorer are
+Tk windows (:mod:`.windows`); the masks open in whichever of Scipion's viewers of image sets is
+preferred here (the metadata viewer when Xmipp is not installed).
+"""
+import os
+
+from pwem.viewers import EmPlotter, EmProtocolViewer
+from pyworkflow import Config
+from pyworkflow.protocol import params
+from pyworkflow.viewer import DESKTOP_TKINTER
+
+from ..protocols import ProtMicrographCleanerScreen
+from . import figures
+from .results import SORT_ORDERS, loadResults, maskSet, registerCoordinates
+from .windows import ExplorerWindow, GalleryWindow, WindowView
+
+
+class MicrographCleanerViewer(EmProtocolViewer):
+    """Goodness histogram, threshold explorer, thumbnail gallery, quality over time and masks,
+    so that a threshold is chosen by looking at the data."""
+
+    _label = "viewer deep micrograph cleaner"
+    _targets = [ProtMicrographCleanerScreen]
+    _environments = [DESKTOP_TKINTER]
+
+    def __init__(self, **kwargs):
+        EmProtocolViewer.__init__(self, **kwargs)
+        self._results = None
+
+    def _defineParams(self, form):
+        runThreshold = self.protocol.threshold.get()
+        form.addSection(label="Visualization")
+        form.addParam("showHistogram", params.LabelParam, label="Goodness histogram",
+                      help="Goodness of every input coordinate, accepted and rejected stacked, with "
+                           "the run's threshold and the counts by reason.")
+        group = form.addGroup("Threshold explorer")
+        group.addParam("exploreThreshold", params.FloatParam, default=runThreshold if runThreshold >= 0 else 0.8,
+                       validators=[params.Range(0, 1)], label="Threshold",
+                       help="Goodness threshold to try (0..1), on the scores already computed.")
+        group.addParam("exploreDistance", params.FloatParam, default=self.protocol.minDistance.get() or 0,
+                       validators=[params.GE(0)], label="Min. distance to bad regions (A)",
+                       help="Also drop coordinates closer than this to a bad region; 0: no distance rule.")
+        group.addParam("showExplorer", params.LabelParam, label="Open the threshold explorer",
+                       help="Kept coordinates as a function of the threshold; a slider, and a button "
+                            "that registers the coordinates kept.")
+        group.addParam("registerSubset", params.LabelParam, label="Register the coordinates kept",
+                       help="Adds to the protocol an output 'outputCoordinates_tNNN[_dDDD]' with the "
+                            "input coordinates kept at this threshold and distance, with their scores. "
+                            "The network does not run again. Per-class distance rules and other "
+                            "rejections (failed micrographs, coordinates off the micrograph) still apply.")
+        group = form.addGroup("Micrographs")
+        group.addParam("gallerySort", params.EnumParam, choices=list(SORT_ORDERS), default=0,
+                       label="Gallery order")
+        group.addParam("galleryPerPage", params.IntParam, default=12, validators=[params.GE(1)],
+                       label="Micrographs per page")
+        group.addParam("showGallery", params.LabelParam, label="Thumbnail gallery",
+                       help="Micrographs with their mask overlaid, accepted particles green and rejected "
+                            "ones red; click one to see it large with its numbers.")
+        group.addParam("showOverTime", params.LabelParam, label="Quality over time",
+                       help="Flagged area and rejected particles per micrograph in acquisition order "
+                            "(micrograph id), to see when the grid went bad.")
+        group.addParam("showMasks", params.LabelParam, label="Masks in Scipion's image viewer",
+                       help="The badness masks (0 = good, 1 = bad) as a set of images.")
+
+    def _getVisualizeDict(self):
+        return {"showHistogram": self._showHistogram, "showExplorer": self._showExplorer,
+                "registerSubset": self._registerSubset, "showGallery": self._showGallery,
+                "showOverTime": self._showOverTime, "showMasks": self._showMasks}
+
+    def results(self):
+        """The protocol's outputs, read once per viewer."""
+        if self._results is None:
+            self._results = loadResults(self.protocol, self.getProject().getPath())
+        return self._results
+
+    def _plotter(self, title, size):
+        return EmPlotter(windowTitle=title, figsize=size)
+
+    def _showHistogram(self, param=None):
+        results = self.results()
+        plotter = self._plotter("Goodness histogram", (10, 4.5))
+        figures.scoreHistogram(plotter.getFigure(), results.scores, results.accepted, results.reasons,
+                               results.threshold)
+        return [plotter]
+
+    def _showOverTime(self, param=None):
+        results = self.results()
+        if not results.micrographs:
+            return [self.errorMessage("No micrograph has been processed yet.", "Quality over time")]
+        plotter = self._plotter("Quality over time", (10, 6))
+        figures.overTime(plotter.getFigure(), results.micrographs, results.classes)
+        return [plotter]
+
+    def _showExplorer(self, param=None):
+        return [WindowView(ExplorerWindow, self.getTkRoot(), results=self.results(), project=self.getProject(),
+                           protocol=self.protocol, threshold=self.exploreThreshold.get(),
+                           minDistance=self.exploreDistance.get() or 0.0)]
+
+    def _registerSubset(self, param=None):
+        threshold, distance = round(self.exploreThreshold.get(), 2), self.exploreDistance.get() or 0.0
+        try:
+            name, subset = registerCoordinates(self.getProject(), self.protocol, threshold, distance)
+        except RuntimeError as error:
+            return [self.errorMessage(str(error), "Register coordinates")]
+        return [self.infoMessage("%s registered on %s: %d coordinates."
+                                 % (name, self.protocol.getRunName(), subset.getSize()), "Register coordinates")]
+
+    def _showGallery(self, param=None):
+        return [WindowView(GalleryWindow, self.getTkRoot(), results=self.results(), sortOrder=self.gallerySort.get(),
+                           perPage=self.galleryPerPage.get())]
+
+    def maskSetPath(self):
+        return self.getProject().getTmpPath("micrographcleaner_masks_%s.sqlite" % self.protocol.getObjId())
+
+    def _showMasks(self, param=None):
+        micrographs = getattr(self.protocol, "outputMicrographs", None)
+        if micrographs is None:
+            return [self.errorMessage("No micrograph has been processed yet.", "Masks")]
+        masks = maskSet(self.results(), os.path.abspath(self.maskSetPath()), micrographs.getSamplingRate())
+        if not masks.getSize():
+            return [self.errorMessage("The run saved no masks (Save masks = No).", "Masks")]
+        viewers = Config.getDomain().findViewers(masks, DESKTOP_TKINTER)
+        viewer = viewers[0](project=self.getProject(), protocol=self.protocol, parent=self.formWindow)
+        return viewer._visualize(masks)
