@@ -100,6 +100,26 @@ def agreement(protocol, truth):
     return sum(good) / max(len(good), 1), sum(bad) / max(len(bad), 1), len(decided)
 
 
+def drawPictures(project, protocol, folder):
+    """The viewer's goodness histogram and its gallery's first page for this run, as PNGs."""
+    from matplotlib.figure import Figure
+
+    from .viewers import figures
+    from .viewers.results import loadResults, sortedMicrographs
+
+    results = loadResults(protocol, project.getPath())
+    os.makedirs(folder, exist_ok=True)
+    histogram = Figure(figsize=(10, 4.5))
+    figures.scoreHistogram(histogram, results.scores, results.accepted, results.reasons, results.threshold)
+    gallery = Figure(figsize=(12, 8))
+    records = sortedMicrographs(results.micrographs, "flagged area, most first")[:6]
+    figures.galleryPage(gallery, records, columns=3, title="deep micrograph cleaner: the demo's most flagged")
+    paths = [os.path.join(folder, name) for name in ("viewer_histogram.png", "viewer_gallery.png")]
+    for figure, path in zip((histogram, gallery), paths):
+        figure.savefig(path, dpi=100)
+    return paths
+
+
 def main(argv=None):
     from pyworkflow.project import Manager
 
@@ -109,8 +129,10 @@ def main(argv=None):
     parser.add_argument("--micrographs", type=int, default=12, help="how many to simulate (default 12)")
     parser.add_argument("--box-size", type=float, default=64, help="particle box in pixels (default 64)")
     parser.add_argument("--model", help="a model file instead of the bundled model")
+    parser.add_argument("--pictures", metavar="DIR", help="also draw the viewer's histogram and gallery there")
     args = parser.parse_args(argv)
     model = os.path.abspath(args.model) if args.model else None
+    pictures = os.path.abspath(args.pictures) if args.pictures else None
     problems = Plugin.validateInstallation()
     if problems:
         raise SystemExit("\n".join(problems))
@@ -135,6 +157,8 @@ def main(argv=None):
                                              for name in screen._possibleOutputs))
     thumbnails = [mic._mcThumbnail.get() for mic in screen.outputMicrographs if mic._mcThumbnail.get()]
     print("Masks and %d thumbnails (PNG): %s" % (len(thumbnails), os.path.abspath(screen._getExtraPath("micrographs"))))
+    if pictures:
+        print("Viewer pictures: %s" % ", ".join(drawPictures(project, screen, pictures)))
     print("Open the project in Scipion's GUI: scipion3 project %s" % PROJECT)
     return 0
 
