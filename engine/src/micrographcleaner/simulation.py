@@ -234,22 +234,47 @@ def _ctf(shape: tuple[int, int], pixel_size: float, scene: dict) -> np.ndarray:
     return (np.sqrt(1 - w * w) * np.sin(chi) + w * np.cos(chi)) * np.exp(-scene["bfactor"] * k2 / 4)
 
 
+@dataclass
+class _Layers:
+    """What the objects of a scene add up to on the grid, before image formation."""
+
+    thickness: np.ndarray  # in mean free paths: amplitude exp(-thickness)
+    phase: np.ndarray  # projected potential, imaged through the CTF
+    brightening: np.ndarray  # fringes and halos drawn explicitly
+    labels: np.ndarray  # class codes
+
+
 def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
     """Image, labels and particle coordinates of ``scene`` on a grid ``oversample`` x finer."""
     grid = _Grid(tuple(scene["shape"]), oversample)
     height, width = scene["shape"]
-    rng = np.random.default_rng(scene["particles"]["seed"])
-    diameter = scene["particle_diameter"]
-    labels = np.zeros(grid.shape, np.uint8)
     ice = scene["ice"]
-    thickness = (ice["thickness"] + ice["gradient"][0] * (grid.x / width - 0.5) + ice["gradient"][1] * (grid.y / height - 0.5)
-                 + ice["roughness"] * grid.field(ice["texture_seed"], ice["roughness_scale"]))
-    phase = np.zeros(grid.shape, np.float32)
-    brightening = np.zeros(grid.shape, np.float32)  # fringes and halos drawn explicitly
+    layers = _Layers(
+        thickness=(ice["thickness"] + ice["gradient"][0] * (grid.x / width - 0.5)
+                   + ice["gradient"][1] * (grid.y / height - 0.5)
+                   + ice["roughness"] * grid.field(ice["texture_seed"], ice["roughness_scale"])),
+        phase=np.zeros(grid.shape, np.float32), brightening=np.zeros(grid.shape, np.float32),
+        labels=np.zeros(grid.shape, np.uint8))
+    rng = np.random.default_rng(scene["particles"]["seed"])
+    film = _add_carbon(layers, grid, scene)
+    _add_crystalline_ice(layers, grid, scene)
+    centres = _add_particles(layers, grid, scene, rng, film)
+    _add_contamination(layers, grid, scene)
+    image, pixel_size = _form_image(layers, grid, scene)
+    xy = _picks(scene, rng, centres)
+    scale = np.array([grid.shape[1] / width, grid.shape[0] / height])
+    fine_xy = (xy + 0.5) * scale - 0.5
+    inside = ((fine_xy >= 0) & (fine_xy <= np.array([grid.shape[1], grid.shape[0]]) - 1)).all(axis=1)
+    xy, fine_xy = xy[inside], fine_xy[inside]  # centres on the micrograph's pixel grid only
+    labels = layers.labels
+    return SimulatedMicrograph(image=image, labels=labels, particles=fine_xy,
+                               particle_labels=labels[_pixel_index(grid, xy)] if len(xy) else np.zeros(0, np.uint8),
+                               pixel_size=pixel_size, scene=scene)
 
-    # carbon film beyond the hole edges
+
+def _add_carbon(layers: _Layers, grid: _Grid, scene: dict) -> np.ndarray:
+    """The film beyond the hole edges: thicker, a phase step (fringe through the CTF), a drawn rim."""
     film = np.zeros(grid.shape, bool)
-    film_particles = 0.0
     for carbon in scene["carbon"]:
         inside_holes = np.full(grid.shape, -np.inf, np.float32)
         for hole in carbon["holes"]:
@@ -258,50 +283,58 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
         depth = -inside_holes  # > 0 on the film, distance to the nearest hole edge
         softness = np.clip(depth + 0.5, 0, 1)
         film |= depth > 0
-        thickness += softness * (carbon["thickness"] + carbon["texture"] * grid.field(carbon["seed"], 1.0))
-        phase += carbon["phase"] * softness
-        brightening += carbon["fringe"] * np.exp(-((depth + carbon["fringe_width"]) / carbon["fringe_width"]) ** 2)
-        film_particles = carbon["particles"]
-    labels[film] = CODES["carbon"]
+        layers.thickness += softness * (carbon["thickness"] + carbon["texture"] * grid.field(carbon["seed"], 1.0))
+        layers.phase += carbon["phase"] * softness
+        width = carbon["fringe_width"]
+        layers.brightening += carbon["fringe"] * np.exp(-((depth + width) / width) ** 2)
+    layers.labels[film] = CODES["carbon"]
+    return film
 
+
+def _add_crystalline_ice(layers: _Layers, grid: _Grid, scene: dict) -> None:
     for patch in scene["crystalline_ice"]:
         extent = grid.field(patch["seed"], patch["scale"])
         region = extent > np.quantile(extent, 1 - patch["coverage"])
         # domains of differently oriented crystals: flat patches with sharp borders, unlike particles
         mottle = np.tanh(3.0 * grid.field(patch["seed"] + 1, patch["grain"]))
         weight = ndimage.gaussian_filter(region.astype(np.float32), grid.oversample * 0.7)
-        thickness += weight * (patch["darkening"] + patch["contrast"] * mottle)
-        labels[region] = CODES["crystalline_ice"]
+        layers.thickness += weight * (patch["darkening"] + patch["contrast"] * mottle)
+        layers.labels[region] = CODES["crystalline_ice"]
 
-    # particles: a monolayer on the ice (fewer on the film), dense clumps in aggregates
-    particles_cfg = scene["particles"]
-    area = height * width
-    count = int(particles_cfg["coverage"] * area / (np.pi * diameter ** 2 / 4))
+
+def _add_particles(layers: _Layers, grid: _Grid, scene: dict, rng: np.random.Generator,
+                   film: np.ndarray) -> np.ndarray:
+    """A monolayer on the ice (fewer on the film) and dense clumps in aggregates; returns the centres."""
+    config, diameter = scene["particles"], scene["particle_diameter"]
+    height, width = scene["shape"]
+    count = int(config["coverage"] * height * width / (np.pi * diameter ** 2 / 4))
     centres = _place_particles(rng, count, (0, 0, width, height), 0.95 * diameter)
     if len(centres) and scene["carbon"]:
         on_film = film[_pixel_index(grid, centres)]
-        keep = ~on_film | (rng.random(len(centres)) < film_particles)
+        keep = ~on_film | (rng.random(len(centres)) < scene["carbon"][-1]["particles"])
         centres = centres[keep]
     clump_centres = []
     for clump in scene["aggregate"]:
         distance = grid.blob(clump["centre"], clump["radius"], clump["outline"])
-        labels[distance < 0.3 * diameter] = CODES["aggregate"]
-        thickness += clump["density"] * np.clip(0.5 - distance / diameter, 0, 1)
+        layers.labels[distance < 0.3 * diameter] = CODES["aggregate"]
+        layers.thickness += clump["density"] * np.clip(0.5 - distance / diameter, 0, 1)
         clump_rng = np.random.default_rng(clump["seed"])
         n = int(clump["packing"] * 1.6 * clump["radius"] ** 2 / (diameter / 2) ** 2) + 3
         cx, cy = clump["centre"]
         r = clump["radius"] * 1.3
-        points = _place_particles(clump_rng, n, (cx - r, cy - r, cx + r, cy + r), 0.55 * diameter,
-                                  inside=lambda p, c=clump: _inside_blob(p, c))
-        clump_centres.append(points)
-    all_centres = np.concatenate([centres] + clump_centres) if clump_centres else centres
-    if len(all_centres):
-        positions, weights, sigma = _particle_blobs(rng, all_centres, diameter, particles_cfg["blobs"])
-        density = _splat(grid, positions, weights * particles_cfg["contrast"] * (2 * np.pi * sigma ** 2), sigma)
-        phase += density
-        thickness += 0.15 * density
+        clump_centres.append(_place_particles(clump_rng, n, (cx - r, cy - r, cx + r, cy + r), 0.55 * diameter,
+                                              inside=lambda p, c=clump: _inside_blob(p, c)))
+    centres = np.concatenate([centres] + clump_centres) if clump_centres else centres
+    if len(centres):
+        positions, weights, sigma = _particle_blobs(rng, centres, diameter, config["blobs"])
+        density = _splat(grid, positions, weights * config["contrast"] * (2 * np.pi * sigma ** 2), sigma)
+        layers.phase += density
+        layers.thickness += 0.15 * density
+    return centres
 
-    # contamination on top: opaque ice balls and crystals with halos, bright ethane bubbles
+
+def _add_contamination(layers: _Layers, grid: _Grid, scene: dict) -> None:
+    """On top of everything: opaque ice balls and crystals with halos, bright ethane bubbles."""
     for item in scene["contamination"]:
         distance = grid.blob(item["centre"], item["radius"], item["outline"],
                              item["sides"] if item["kind"] == "crystal" else 0, item["rotation"])
@@ -309,36 +342,37 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
         core = np.clip(-distance / max(item["radius"], 1e-3), 0, 1)
         texture = 1 + item["texture"] * grid.field(item["seed"], max(item["radius"] / 6, 1.0))
         if item["kind"] == "ethane":
-            thickness += -0.8 * ice["thickness"] * body + 0.6 * np.exp(-(distance / 1.0) ** 2)
+            layers.thickness += -0.8 * scene["ice"]["thickness"] * body + 0.6 * np.exp(-(distance / 1.0) ** 2)
         else:
-            thickness += item["thickness"] * body * (item["rim"] + (1 - item["rim"]) * core ** item["profile"]) * texture
-            phase += item["phase"] * body
-        brightening += item["halo"] * np.exp(-((distance - 1.5) / 1.5) ** 2) * (distance > 0)
-        labels[distance < 0] = CODES["contamination"]
+            profile = item["rim"] + (1 - item["rim"]) * core ** item["profile"]
+            layers.thickness += item["thickness"] * body * profile * texture
+            layers.phase += item["phase"] * body
+        layers.brightening += item["halo"] * np.exp(-((distance - 1.5) / 1.5) ** 2) * (distance > 0)
+        layers.labels[distance < 0] = CODES["contamination"]
 
-    fine_pixel = scene["pixel_size"] * height / grid.shape[0]
-    contrast = np.fft.irfft2(np.fft.rfft2(phase) * _ctf(grid.shape, fine_pixel, scene), s=grid.shape)
-    image = np.exp(-np.clip(thickness, 0, None)) * (1 - 0.5 * contrast + brightening)
+
+def _form_image(layers: _Layers, grid: _Grid, scene: dict) -> tuple[np.ndarray, float]:
+    """Amplitude times phase contrast through the CTF, plus shot noise; and the pixel size."""
+    height = scene["shape"][0]
+    pixel_size = scene["pixel_size"] * height / grid.shape[0]
+    contrast = np.fft.irfft2(np.fft.rfft2(layers.phase) * _ctf(grid.shape, pixel_size, scene), s=grid.shape)
+    image = np.exp(-np.clip(layers.thickness, 0, None)) * (1 - 0.5 * contrast + layers.brightening)
     image = np.clip(image, 1e-4, None)
-    noise_rng = np.random.default_rng(scene["seed"] + 7)
-    image = image + scene["noise"] * grid.shape[0] / height * np.sqrt(image) * noise_rng.standard_normal(grid.shape)
+    noise = np.random.default_rng(scene["seed"] + 7).standard_normal(grid.shape)
+    image = image + scene["noise"] * grid.shape[0] / height * np.sqrt(image) * noise
+    return image.astype(np.float32), float(pixel_size)
 
-    # coordinates: every particle, plus picker false positives on contamination
-    picks = [all_centres] if len(all_centres) else []
+
+def _picks(scene: dict, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+    """The coordinates a picker would give: every particle, plus false positives on contamination."""
+    picks = [centres] if len(centres) else []
     for item in scene["contamination"]:
-        if item["kind"] != "ethane" and item["radius"] > diameter / 2:
+        if item["kind"] != "ethane" and item["radius"] > scene["particle_diameter"] / 2:
             n = int(rng.integers(0, 4))
             angle, radius = rng.uniform(0, 2 * np.pi, n), item["radius"] * np.sqrt(rng.uniform(0, 0.5, n))
             picks.append(np.column_stack([item["centre"][0] + radius * np.cos(angle),
                                           item["centre"][1] + radius * np.sin(angle)]))
-    xy = np.concatenate(picks) if picks else np.zeros((0, 2))
-    scale = np.array([grid.shape[1] / width, grid.shape[0] / height])
-    fine_xy = (xy + 0.5) * scale - 0.5
-    inside = ((fine_xy >= 0) & (fine_xy <= np.array([grid.shape[1], grid.shape[0]]) - 1)).all(axis=1)
-    xy, fine_xy = xy[inside], fine_xy[inside]  # centres on the micrograph's pixel grid only
-    return SimulatedMicrograph(image=image.astype(np.float32), labels=labels, particles=fine_xy,
-                               particle_labels=labels[_pixel_index(grid, xy)] if len(xy) else np.zeros(0, np.uint8),
-                               pixel_size=float(fine_pixel), scene=scene)
+    return np.concatenate(picks) if picks else np.zeros((0, 2))
 
 
 def _inside_blob(points: np.ndarray, blob: dict) -> np.ndarray:
