@@ -26,7 +26,7 @@ from PIL import Image
 from micrographcleaner.images import read_mask, read_micrograph
 from micrographcleaner.model_files import load_model, record_metrics
 from micrographcleaner.prediction import Predictor
-from micrographcleaner.preprocessing import area_resize, downsampling_factor, preprocess
+from micrographcleaner.preprocessing import area_resize
 from micrographcleaner.scoring import BAD_LEVEL
 from micrographcleaner.thumbnails import render
 
@@ -54,8 +54,7 @@ def fit_circle(points: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 
 def predict(predictor: Predictor, image: np.ndarray, box: float):
-    working, _ = preprocess(image, downsampling_factor(box, 1.0, predictor.card.particle_pixels),
-                            predictor.card.preprocessing)
+    working, _ = predictor.working_image(image, box)
     return working, predictor.predict(working)
 
 

@@ -12,15 +12,16 @@ from micrographcleaner.evaluation import (
     truth_channels,
 )
 from micrographcleaner.model_files import ModelCard, load_model
+from micrographcleaner.prediction import Predictor
 from micrographcleaner.simulation import CLASSES, draw_scene, write_simulated
 
 
-class TruthPredictor:
-    """Predicts the ground truth itself, so every figure must come out perfect."""
-
-    card = ModelCard(name="truth", classes=["bad", *CLASSES])
+class TruthPredictor(Predictor):
+    """Predicts the ground truth itself, so every figure must come out perfect (no network: only
+    the preprocessing is the real predictor's)."""
 
     def __init__(self, labels_by_shape: dict):
+        self.card = ModelCard(name="truth", classes=["bad", *CLASSES])
         self.labels_by_shape = labels_by_shape
 
     def predict(self, image):

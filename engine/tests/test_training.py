@@ -7,8 +7,8 @@ from conftest import write_mrc
 
 from micrographcleaner.cli import main
 from micrographcleaner.model_files import load_model
-from micrographcleaner.simulation import CLASSES, simulate
-from micrographcleaner.training import augment, label_channels, segmentation_loss
+from micrographcleaner.simulation import CLASSES, label_channels, simulate
+from micrographcleaner.training import augment, segmentation_loss
 
 TINY = ["--filters", "4", "8", "--steps-per-epoch", "2", "--batch-size", "2", "--tile", "64"]
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from .coordinates import read_coordinates
-from .images import MICROGRAPH_SUFFIXES, read_mask, read_micrograph
-from .preprocessing import area_resize, downsampling_factor, preprocess
+from .images import MICROGRAPH_SUFFIXES, read_bad_mask, read_mask, read_micrograph
+from .preprocessing import area_resize
 from .scoring import BAD_LEVEL, ScoringRule, distance_to_bad, score_coordinates
+from .simulation import label_channels
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -47,8 +48,9 @@ def iou(truth: np.ndarray, predicted: np.ndarray) -> float | None:
 
 def truth_channels(labels: np.ndarray, working_shape: tuple[int, int], n_classes: int) -> np.ndarray:
     """Class codes (any size) to working-scale booleans: any bad, then one channel per class."""
-    channels = [labels > 0] + [labels == code for code in range(1, n_classes + 1)]
-    return np.stack([area_resize(channel.astype(np.float32), working_shape) >= 0.5 for channel in channels], -1)
+    channels = label_channels(labels, n_classes)
+    return np.stack([area_resize(channels[..., index], working_shape) >= 0.5
+                     for index in range(channels.shape[-1])], -1)
 
 
 @dataclass
@@ -76,13 +78,7 @@ def find_labelled(folder: Path, box_size: float | None = None) -> list[LabelledM
             labels = np.rint(read_mask(labels_path)).astype(np.uint8)
             class_names = list(info.get("classes", ["good", "bad"]))[1:]
         elif masks:
-            mask = masks[0]
-            if mask.suffix == ".mrc":
-                labels = (read_mask(mask) >= 0.5).astype(np.uint8)
-            else:
-                import tifffile
-
-                labels = (tifffile.imread(mask) >= 2).astype(np.uint8)  # Warp labels: 2 = artefact
+            labels = (read_bad_mask(masks[0]) >= 0.5).astype(np.uint8)
             class_names = ["bad"]
         else:
             continue
@@ -98,9 +94,7 @@ def find_labelled(folder: Path, box_size: float | None = None) -> list[LabelledM
 
 
 def evaluate_micrograph(predictor, item: LabelledMicrograph, threshold: float) -> MicrographEvaluation:
-    micrograph = read_micrograph(item.path)
-    image, geometry = preprocess(micrograph.data, downsampling_factor(item.box_size, 1.0, predictor.card.particle_pixels),
-                                 predictor.card.preprocessing)
+    image, geometry = predictor.working_image(read_micrograph(item.path).data, item.box_size)
     badness = predictor.predict(image)
     truth = truth_channels(item.labels, geometry.working_shape, len(item.class_names))
     predicted = badness >= BAD_LEVEL

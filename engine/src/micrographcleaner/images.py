@@ -111,6 +111,17 @@ def read_mask(path: str | Path) -> np.ndarray:
         return np.array(mrc.data, dtype=np.float32)
 
 
+def read_bad_mask(path: str | Path) -> np.ndarray:
+    """Hand-made truth as 0..1 badness: an MRC mask (1 = bad), or a Warp-style TIFF label image
+    (0 background, 1 particle, 2 artefact: only 2 is bad)."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        return (tifffile.imread(path) >= 2).astype(np.float32)
+    return np.clip(read_mask(path), 0, 1).astype(np.float32)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""

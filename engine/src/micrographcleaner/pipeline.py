@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from .images import MicrographError, read_mask, read_micrograph, write_json, write_mask
-from .preprocessing import Geometry, area_resize, downsampling_factor, preprocess
+from .preprocessing import Geometry, area_resize
 from .prediction import Predictor
 from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, failed_scores,
                       flagged_fractions, score_coordinates)
@@ -89,7 +89,7 @@ class Cleaner:
         self.predictor = predictor
         self.card = predictor.card
         self.options = options
-        self.factor = downsampling_factor(options.box_size, options.extra_downsampling, self.card.particle_pixels)
+        self.factor = predictor.downsampling_factor(options.box_size, options.extra_downsampling)
         options.output_dir.mkdir(parents=True, exist_ok=True)
 
     def paths(self, job: Job) -> dict[str, Path]:
@@ -116,7 +116,8 @@ class Cleaner:
         started = time.perf_counter()
         micrograph = read_micrograph(job.micrograph)
         read_done = time.perf_counter()
-        working, geometry = preprocess(micrograph.data, self.factor, self.card.preprocessing)  # type: ignore[arg-type]
+        working, geometry = self.predictor.working_image(micrograph.data, self.options.box_size,
+                                                         self.options.extra_downsampling)
         timings = {"read": read_done - started, "preprocess": time.perf_counter() - read_done}
         return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size,
                          self._previous_badness(job, geometry), timings)

@@ -13,6 +13,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from .model_files import ModelCard
+from .preprocessing import Geometry, downsampling_factor, preprocess
 
 Augmentation = Literal["none", "flips", "d8"]
 AUGMENTATIONS: tuple[str, ...] = ("none", "flips", "d8")
@@ -77,6 +78,14 @@ class Predictor:
             self.tile_size, self.overlap = card.tile_size, card.tile_size // 2
         else:
             self.tile_size, self.overlap = tile_size, overlap
+
+    def downsampling_factor(self, box_size: float, extra: float = 1.0) -> float:
+        """Micrograph pixels per working pixel, by this model's scale rule."""
+        return downsampling_factor(box_size, extra, self.card.particle_pixels)
+
+    def working_image(self, image: np.ndarray, box_size: float, extra: float = 1.0) -> tuple[np.ndarray, Geometry]:
+        """A micrograph brought to this model's working scale and preprocessing, with its geometry."""
+        return preprocess(image, self.downsampling_factor(box_size, extra), self.card.preprocessing)  # type: ignore[arg-type]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Badness (H, W, channels) for a working image (H, W)."""

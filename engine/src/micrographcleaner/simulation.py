@@ -28,6 +28,12 @@ CODES = {name: index + 1 for index, name in enumerate(CLASSES)}
 WORKING_BOX = 16  # a particle box in working pixels (see preprocessing.PARTICLE_PIXELS)
 
 
+def label_channels(labels: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
+    """Class codes (0 = good) to the network's targets: any bad, then one channel per class."""
+    channels = [labels > 0] + [labels == code for code in range(1, n_classes + 1)]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
 @dataclass
 class SimulatedMicrograph:
     image: np.ndarray  # float32 intensities (dark particles on bright ice)
@@ -163,22 +169,33 @@ class _Grid:
 
     def blob(self, centre, radius: float, outline, sides: int = 0, rotation: float = 0.0) -> np.ndarray:
         """Signed distance (working px, negative inside) to a deformed circle or polygon."""
-        dx, dy = self.x - centre[0], self.y - centre[1]
-        angle = np.arctan2(dy, dx)
-        boundary = np.ones_like(angle)
-        for order, amplitude, phase in outline:
-            boundary += amplitude * np.cos(order * angle + phase)
-        if sides:
-            sector = np.mod(angle - rotation, 2 * np.pi / sides) - np.pi / sides
-            boundary *= np.cos(np.pi / sides) / np.cos(sector)
-        return np.hypot(dx, dy) - radius * boundary
+        return _blob_distance(self.x, self.y, centre, radius, outline, sides, rotation)
+
+    def to_fine(self, xy: np.ndarray) -> np.ndarray:
+        """Working (x, y) positions to positions on this grid."""
+        scale = np.array([self.shape[1] / self.working_shape[1], self.shape[0] / self.working_shape[0]])
+        return (xy + 0.5) * scale - 0.5
+
+
+def _blob_distance(x: np.ndarray, y: np.ndarray, centre, radius: float, outline, sides: int = 0,
+                   rotation: float = 0.0) -> np.ndarray:
+    """Signed distance (negative inside) from points to a circle deformed by ``outline`` harmonics,
+    or to a polygon of ``sides`` sides."""
+    dx, dy = x - centre[0], y - centre[1]
+    angle = np.arctan2(dy, dx)
+    boundary = np.ones_like(angle)
+    for order, amplitude, phase in outline:
+        boundary += amplitude * np.cos(order * angle + phase)
+    if sides:
+        sector = np.mod(angle - rotation, 2 * np.pi / sides) - np.pi / sides
+        boundary *= np.cos(np.pi / sides) / np.cos(sector)
+    return np.hypot(dx, dy) - radius * boundary
 
 
 def _splat(grid: _Grid, xy: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
     """Sum of Gaussians (sigma in working px) at working positions ``xy``, on the grid."""
     image = np.zeros(grid.shape, np.float32)
-    scale = np.array([grid.shape[1] / grid.working_shape[1], grid.shape[0] / grid.working_shape[0]])
-    fine = (xy + 0.5) * scale - 0.5
+    fine = grid.to_fine(xy)
     inside = (fine[:, 0] > -1) & (fine[:, 0] < grid.shape[1]) & (fine[:, 1] > -1) & (fine[:, 1] < grid.shape[0])
     fine, weights = fine[inside], weights[inside]
     base = np.floor(fine).astype(int)
@@ -189,7 +206,8 @@ def _splat(grid: _Grid, xy: np.ndarray, weights: np.ndarray, sigma: float) -> np
             px, py = base[:, 0] + ox, base[:, 1] + oy
             ok = (px >= 0) & (px < grid.shape[1]) & (py >= 0) & (py < grid.shape[0])
             np.add.at(image, (py[ok], px[ok]), w[ok])
-    return ndimage.gaussian_filter(image, sigma * scale.mean(), mode="constant")
+    scale = np.mean([grid.shape[1] / grid.working_shape[1], grid.shape[0] / grid.working_shape[0]])
+    return ndimage.gaussian_filter(image, sigma * scale, mode="constant")
 
 
 def _place_particles(rng: np.random.Generator, count: int, region: tuple[float, float, float, float],
@@ -262,8 +280,7 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
     _add_contamination(layers, grid, scene)
     image, pixel_size = _form_image(layers, grid, scene)
     xy = _picks(scene, rng, centres)
-    scale = np.array([grid.shape[1] / width, grid.shape[0] / height])
-    fine_xy = (xy + 0.5) * scale - 0.5
+    fine_xy = grid.to_fine(xy)
     inside = ((fine_xy >= 0) & (fine_xy <= np.array([grid.shape[1], grid.shape[0]]) - 1)).all(axis=1)
     xy, fine_xy = xy[inside], fine_xy[inside]  # centres on the micrograph's pixel grid only
     labels = layers.labels
@@ -376,19 +393,13 @@ def _picks(scene: dict, rng: np.random.Generator, centres: np.ndarray) -> np.nda
 
 
 def _inside_blob(points: np.ndarray, blob: dict) -> np.ndarray:
-    dx, dy = points[:, 0] - blob["centre"][0], points[:, 1] - blob["centre"][1]
-    angle = np.arctan2(dy, dx)
-    boundary = 1 + sum(a * np.cos(o * angle + p) for o, a, p in blob["outline"])
-    return np.hypot(dx, dy) < blob["radius"] * boundary
+    return _blob_distance(points[:, 0], points[:, 1], blob["centre"], blob["radius"], blob["outline"]) < 0
 
 
 def _pixel_index(grid: _Grid, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grid indices (rows, cols) of working positions ``xy``."""
-    scale_x = grid.shape[1] / grid.working_shape[1]
-    scale_y = grid.shape[0] / grid.working_shape[0]
-    cols = np.clip(np.round((xy[:, 0] + 0.5) * scale_x - 0.5).astype(int), 0, grid.shape[1] - 1)
-    rows = np.clip(np.round((xy[:, 1] + 0.5) * scale_y - 0.5).astype(int), 0, grid.shape[0] - 1)
-    return rows, cols
+    fine = np.round(grid.to_fine(xy)).astype(int)
+    return np.clip(fine[:, 1], 0, grid.shape[0] - 1), np.clip(fine[:, 0], 0, grid.shape[1] - 1)
 
 
 def simulate(seed: int, shape: tuple[int, int] = (256, 256), box_size: float | None = None) -> SimulatedMicrograph:

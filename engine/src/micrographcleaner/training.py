@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from . import network
 from .evaluation import iou
-from .images import read_mask, read_micrograph
+from .images import read_bad_mask, read_micrograph
 from .model_files import ModelCard, load_model, save_model
 from .preprocessing import (
     PARTICLE_PIXELS,
@@ -26,7 +26,7 @@ from .preprocessing import (
     downsampling_factor,
     normalise_and_squash,
 )
-from .simulation import CLASSES, draw_scene, render
+from .simulation import CLASSES, draw_scene, label_channels, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
 VALIDATION_SEEDS = 900_000  # and validation scenes from here; test sets stay below
@@ -58,12 +58,6 @@ class TrainingConfig:
 
 # ---------------------------------------------------------------------------------------------
 # Samples
-
-
-def label_channels(labels: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
-    """Class codes (0 = good) to the network's targets: any-bad, then one channel per class."""
-    channels = [labels > 0] + [labels == code for code in range(1, n_classes + 1)]
-    return np.stack(channels, axis=-1).astype(np.float32)
 
 
 def augment(raw: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +111,7 @@ class LabelledMicrographs:
                     raise FileNotFoundError(f"{mask_path}: no micrograph {stem}.* beside this mask")
                 micrograph = read_micrograph(images[0]).data
                 working = tuple(max(1, int(side / factor)) for side in micrograph.shape)
-                bad = area_resize(_bad_fraction(mask_path), working) > 0.5
+                bad = area_resize(read_bad_mask(mask_path), working) > 0.5
                 self.items.append((area_resize(micrograph, working), bad))
         if not self.items:
             raise FileNotFoundError(f"no <stem>_mask.mrc/.tif files in {', '.join(map(str, folders))}")
@@ -131,15 +125,6 @@ class LabelledMicrographs:
         # per-class channels are unknown for these labels: only "any bad" is trained (weight 0 elsewhere)
         target = np.concatenate([crop[..., None], np.full(crop.shape + (len(CLASSES),), -1.0)], axis=-1)
         return raw[y0:y0 + tile, x0:x0 + tile], target.astype(np.float32)
-
-
-def _bad_fraction(mask_path: Path) -> np.ndarray:
-    """A 0..1 MRC mask, or a Warp-style TIFF label image (0 background, 1 particle, 2 artefact)."""
-    if mask_path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        return (tifffile.imread(mask_path) >= 2).astype(np.float32)
-    return np.clip(read_mask(mask_path), 0, 1).astype(np.float32)
 
 
 class TrainingBatches(keras.utils.PyDataset):
