@@ -44,9 +44,30 @@ def test_fine_tuning_on_labelled_micrographs_with_warp_labels(tmp_path):
     assert main(["train", str(base), "--epochs", "1", *TINY]) == 0
     out = tmp_path / "tuned"
     assert main(["train", str(out), "--epochs", "1", "--labelled", str(data), "--labelled-box-size", "32",
-                 "--initial-model", str(base / "model.keras"), *TINY]) == 0
-    assert (out / "model.keras").is_file()
+                 "--initial-model", str(base / "model.keras"), "--global-context", *TINY]) == 0
+    _, card = load_model(out / "model.keras")
+    assert card.architecture["global_context"] and card.architecture["filters"] == [4, 8]
     assert main(["train", str(out), "--labelled", str(data)]) == 2  # the box size is required
+
+
+def test_global_context_starts_as_identity_and_reaches_across_the_image():
+    from micrographcleaner.network import UNetConfig, build_unet, copy_matching_weights
+
+    plain = build_unet(UNetConfig(filters=(4, 8), n_outputs=2))
+    extended = build_unet(UNetConfig(filters=(4, 8), n_outputs=2, global_context=True))
+    assert sorted(copy_matching_weights(plain, extended)) == ["context_hidden", "context_scale", "context_shift"]
+    image = np.random.default_rng(0).random((1, 128, 128, 1)).astype(np.float32)
+    np.testing.assert_allclose(extended.predict(image, verbose=0), plain.predict(image, verbose=0), atol=1e-6)
+
+    for name in ("context_scale", "context_shift"):  # as after training: the context now matters
+        layer = extended.get_layer(name)
+        layer.set_weights([np.full(w.shape, 0.5, np.float32) for w in layer.get_weights()])
+    changed = image.copy()
+    changed[:, :16, :16] += 2.0  # a bright corner, far outside a 2-level network's receptive field
+    far_corner = (slice(None), slice(96, None), slice(96, None))
+    for model, reaches in ((plain, False), (extended, True)):
+        difference = np.abs(model.predict(changed, verbose=0) - model.predict(image, verbose=0))[far_corner]
+        assert (difference.max() > 1e-4) == reaches
 
 
 def test_targets_and_augmentation_keep_image_and_labels_aligned():

@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gets model.keras + model.json, checkpoint, training_log.csv and training_curves.png")
     train.add_argument("--filters", type=int, nargs="+", default=[16, 32, 64, 128, 192],
                        help="U-Net widths per level (default 16 32 64 128 192; the paper's: 32 64 128 256 512)")
+    train.add_argument("--global-context", action="store_true",
+                       help="modulate the bottleneck by whole-image statistics (the bundled model has it); "
+                            "with --initial-model, adds it to a model without it")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--steps-per-epoch", type=int, default=200)
     train.add_argument("--batch-size", type=int, default=8)
@@ -275,7 +278,7 @@ def train_command(args: argparse.Namespace) -> int:
     from .training import TrainingConfig, train
 
     config = TrainingConfig(
-        output_dir=args.output_dir, filters=tuple(args.filters), tile=args.tile, batch_size=args.batch_size,
+        output_dir=args.output_dir, filters=tuple(args.filters), global_context=args.global_context, tile=args.tile, batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, learning_rate=args.learning_rate,
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, initial_model=args.initial_model,

@@ -4,6 +4,12 @@ The network is fully convolutional: it accepts any height and width that are mul
 ``2 ** depth`` (the prediction code pads to that), so a whole working image goes through in one
 pass. Output channel 0 is "bad, any class"; further channels, when present, are per-class
 probabilities (independent sigmoids, so one pixel may belong to several classes).
+
+With ``global_context`` the bottleneck is modulated by statistics pooled over the whole input
+(FiLM: a per-channel scale and shift). A convolution sees a few hundred working pixels at most, but
+whether a flat, particle-covered area is carbon can depend on a hole edge far away: on which side
+of it the image is darker. The modulation starts as the identity, so a model without it can be
+extended and fine-tuned (:func:`copy_matching_weights`).
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ class UNetConfig:
     filters: tuple[int, ...] = (32, 64, 128, 256, 512)
     n_outputs: int = 1
     tile_size: int | None = None  # fixed input side (e.g. 256 for the original's contract); None = any
+    global_context: bool = False  # FiLM of the bottleneck by whole-image statistics
 
     @property
     def depth(self) -> int:
@@ -59,6 +66,8 @@ def build_unet(config: UNetConfig, name: str = "micrographcleaner_unet"):
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
     x = _conv_block(x, config.filters[-1], "bottom")
+    if config.global_context:
+        x = _global_context(x, config.filters[-1])
     for level in reversed(range(config.depth)):
         width = config.filters[level]
         x = layers.Conv2DTranspose(width, 2, strides=2, padding="same", name=f"up{level}_upsample")(x)
@@ -66,6 +75,34 @@ def build_unet(config: UNetConfig, name: str = "micrographcleaner_unet"):
         x = _conv_block(x, width, f"up{level}")
     outputs = layers.Conv2D(config.n_outputs, 1, activation="sigmoid", dtype="float32", name="badness")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def copy_matching_weights(source, target) -> list[str]:
+    """Copy weights layer by layer where names and shapes agree; return the target's other layers."""
+    by_name = {layer.name: layer for layer in source.layers}
+    fresh = []
+    for layer in target.layers:
+        old = by_name.get(layer.name)
+        weights = old.get_weights() if old is not None else None
+        if weights is not None and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+        elif layer.weights:
+            fresh.append(layer.name)
+    return fresh
+
+
+def _global_context(x, width: int):
+    """x * (1 + gamma) + beta, with gamma and beta computed from the mean and max over the image."""
+    from keras import layers
+
+    pooled = layers.Concatenate(name="context_pool")([
+        layers.GlobalAveragePooling2D(keepdims=True, name="context_mean")(x),
+        layers.GlobalMaxPooling2D(keepdims=True, name="context_max")(x)])
+    hidden = layers.Conv2D(64, 1, name="context_hidden")(pooled)
+    hidden = layers.LeakyReLU(negative_slope=0.1, name="context_act")(hidden)
+    gamma = layers.Conv2D(width, 1, kernel_initializer="zeros", name="context_scale")(hidden)
+    beta = layers.Conv2D(width, 1, kernel_initializer="zeros", name="context_shift")(hidden)
+    return layers.Add(name="context_film")([x, layers.Multiply(name="context_gain")([x, gamma]), beta])
 
 
 def _conv_block(x, width: int, name: str):

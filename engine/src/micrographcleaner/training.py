@@ -39,6 +39,7 @@ LOG = "training_log.csv"
 class TrainingConfig:
     output_dir: Path
     filters: tuple[int, ...] = (16, 32, 64, 128, 192)
+    global_context: bool = False
     tile: int = 256
     batch_size: int = 8
     steps_per_epoch: int = 200
@@ -261,19 +262,23 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     strategy = tf.distribute.MirroredStrategy() if gpus and len(gpus) > 1 else tf.distribute.get_strategy()
     epochs_done = 0
     checkpoint = output / CHECKPOINT
-    unet = network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES))
+    unet = network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES),
+                              global_context=config.global_context)
     with strategy.scope():
         if resume and checkpoint.is_file():
             model = keras.saving.load_model(checkpoint, compile=True)
             epochs_done = json.loads((output / STATE).read_text())["epochs_done"]
         else:
-            model = network.build_unet(unet)
-            if config.initial_model is not None:  # fine-tuning keeps the initial model's architecture
+            if config.initial_model is not None:  # fine-tuning keeps the initial model's widths
                 initial, initial_card = load_model(config.initial_model)
-                unet = network.UNetConfig(**{**initial_card.architecture,
-                                             "filters": tuple(initial_card.architecture["filters"])})
+                architecture = initial_card.architecture
+                unet = network.UNetConfig(**{**architecture, "filters": tuple(architecture["filters"]),
+                                             "global_context": architecture.get("global_context", False)
+                                             or config.global_context})
                 model = network.build_unet(unet)
-                model.set_weights(initial.get_weights())
+                network.copy_matching_weights(initial, model)
+            else:
+                model = network.build_unet(unet)
             schedule = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
