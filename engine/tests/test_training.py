@@ -47,6 +47,10 @@ def test_fine_tuning_on_labelled_micrographs_with_warp_labels(tmp_path):
                  "--initial-model", str(base / "model.keras"), "--global-context", *TINY]) == 0
     _, card = load_model(out / "model.keras")
     assert card.architecture["global_context"] and card.architecture["filters"] == [4, 8]
+    # resuming that run without repeating the flag still trains and saves the network with the context
+    assert main(["train", str(out), "--epochs", "2", "--resume", "--labelled", str(data), "--labelled-box-size", "32",
+                 "--initial-model", str(base / "model.keras"), *TINY]) == 0
+    assert load_model(out / "model.keras")[1].architecture["global_context"]
     assert main(["train", str(out), "--labelled", str(data)]) == 2  # the box size is required
 
 

@@ -41,6 +41,11 @@ class UNetConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, content: dict) -> "UNetConfig":
+        """The inverse of :meth:`to_dict` (JSON gives the widths as a list)."""
+        return cls(**{**content, "filters": tuple(content["filters"])})
+
 
 PRESETS: dict[str, UNetConfig] = {
     # the paper's network: 5 down + 5 up blocks, 32..512 filters, sigmoid output

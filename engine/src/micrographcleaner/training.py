@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -210,15 +210,16 @@ class ValidationIoU(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Model + optimiser after every epoch, the epoch count, and the loss-curve picture."""
+    """Model + optimiser after every epoch, the epoch count and architecture, and the loss-curve picture."""
 
-    def __init__(self, output_dir: Path):
+    def __init__(self, output_dir: Path, unet: network.UNetConfig):
         super().__init__()
-        self.output_dir = output_dir
+        self.output_dir, self.unet = output_dir, unet
 
     def on_epoch_end(self, epoch, logs=None):
         self.model.save(self.output_dir / CHECKPOINT)
-        (self.output_dir / STATE).write_text(json.dumps({"epochs_done": epoch + 1}) + "\n")
+        state = {"epochs_done": epoch + 1, "architecture": self.unet.to_dict()}
+        (self.output_dir / STATE).write_text(json.dumps(state) + "\n")
         plot_training_log(self.output_dir / LOG, self.output_dir / "training_curves.png")
 
 
@@ -251,6 +252,16 @@ def plot_training_log(log_path: Path, png_path: Path) -> None:
 # The run
 
 
+def _architecture(config: TrainingConfig, initial: ModelCard | None) -> network.UNetConfig:
+    """The network a new run trains: when fine-tuning, the initial model's (its widths; the
+    whole-image context if it has it or the run asks for it)."""
+    if initial is None:
+        return network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES),
+                                  global_context=config.global_context)
+    unet = network.UNetConfig.from_dict(initial.architecture)
+    return replace(unet, global_context=unet.global_context or config.global_context)
+
+
 def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None) -> Path:
     """Train (or continue training) and save ``<output_dir>/model.keras`` with its card."""
     import tensorflow as tf
@@ -262,23 +273,19 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     strategy = tf.distribute.MirroredStrategy() if gpus and len(gpus) > 1 else tf.distribute.get_strategy()
     epochs_done = 0
     checkpoint = output / CHECKPOINT
-    unet = network.UNetConfig(filters=tuple(config.filters), n_outputs=1 + len(CLASSES),
-                              global_context=config.global_context)
     with strategy.scope():
-        if resume and checkpoint.is_file():
+        if resume and checkpoint.is_file():  # the network the run started with, whatever the flags now
             model = keras.saving.load_model(checkpoint, compile=True)
-            epochs_done = json.loads((output / STATE).read_text())["epochs_done"]
+            state = json.loads((output / STATE).read_text())
+            epochs_done, unet = state["epochs_done"], network.UNetConfig.from_dict(state["architecture"])
         else:
-            if config.initial_model is not None:  # fine-tuning keeps the initial model's widths
-                initial, initial_card = load_model(config.initial_model)
-                architecture = initial_card.architecture
-                unet = network.UNetConfig(**{**architecture, "filters": tuple(architecture["filters"]),
-                                             "global_context": architecture.get("global_context", False)
-                                             or config.global_context})
-                model = network.build_unet(unet)
-                network.copy_matching_weights(initial, model)
-            else:
-                model = network.build_unet(unet)
+            initial, initial_card = load_model(config.initial_model) if config.initial_model else (None, None)
+            unet = _architecture(config, initial_card)
+            model = network.build_unet(unet)
+            if initial is not None:
+                fresh = network.copy_matching_weights(initial, model)
+                if fresh:
+                    print(f"layers new to {config.initial_model}, trained from scratch: {', '.join(fresh)}")
             schedule = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
@@ -288,7 +295,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     images, targets = validation_set(config.validation_count, config.tile)
     callbacks = [ValidationIoU(images, targets, config.batch_size),
                  keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
-                 Checkpoint(output)]
+                 Checkpoint(output, unet)]
     if epochs_done < config.epochs:
         model.fit(TrainingBatches(config, labelled, epoch=epochs_done), epochs=config.epochs,
                   initial_epoch=epochs_done, callbacks=callbacks, verbose=1)
