@@ -56,6 +56,22 @@ def test_particles_lie_in_the_frame_and_carry_their_true_class():
     assert np.array_equal(micrograph.labels[rows, cols], micrograph.particle_labels)
 
 
+def test_ethane_bubbles_are_bright_and_free_of_particles():
+    seed = next(s for s in range(500) if any(item["kind"] == "ethane" and item["radius"] > 12
+                                             for item in draw_scene(s, (128, 128))["contamination"]))
+    scene = draw_scene(seed, (128, 128))
+    bubble = next(item for item in scene["contamination"] if item["kind"] == "ethane" and item["radius"] > 12)
+    micrograph = render(scene)
+    y, x = np.mgrid[:128, :128]
+    distance = np.hypot(x - bubble["centre"][0], y - bubble["centre"][1]) / bubble["radius"]
+    inside, around = distance < 0.5, (distance > 1.5) & (distance < 2.5) & (micrograph.labels == 0)
+    if around.any():
+        assert micrograph.image[inside].mean() > micrograph.image[around].mean()
+    particles = micrograph.particles
+    inner = np.hypot(*(particles - np.array(bubble["centre"])).T) < 0.5 * bubble["radius"]
+    assert not inner.any()  # only contamination picks elsewhere; none inside a bubble
+
+
 def test_full_size_rendering_shows_the_same_scene():
     seed = scene_with("contamination")
     working = simulate(seed, (64, 80))

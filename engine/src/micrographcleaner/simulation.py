@@ -125,7 +125,7 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
 
 
 def _draw_contaminant(rng: np.random.Generator, height: int, width: int, diameter: float, side: float) -> dict:
-    kind = rng.choice(["ice_ball", "crystal", "ethane"], p=[0.7, 0.2, 0.1])
+    kind = rng.choice(["ice_ball", "crystal", "ethane"], p=[0.6, 0.2, 0.2])
     radius = _log_uniform(rng, 0.5 * diameter, side / 8) if kind != "ethane" else _log_uniform(rng, diameter, side / 6)
     # a contaminant as small as a particle is told apart by being far darker than one
     thickness = _log_uniform(rng, 1.0 if radius < 1.5 * diameter else 0.3, 3.0)
@@ -330,6 +330,8 @@ def _add_particles(layers: _Layers, grid: _Grid, scene: dict, rng: np.random.Gen
         on_film = film[_pixel_index(grid, centres)]
         keep = ~on_film | (rng.random(len(centres)) < scene["carbon"][-1]["particles"])
         centres = centres[keep]
+    for bubble in (item for item in scene["contamination"] if item["kind"] == "ethane"):
+        centres = centres[~_inside_blob(centres, bubble)]  # the bubble pushed the particle layer aside  # the bubble pushed the particle layer aside
     clump_centres = []
     for clump in scene["aggregate"]:
         distance = grid.blob(clump["centre"], clump["radius"], clump["outline"])
