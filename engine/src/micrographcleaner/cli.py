@@ -279,7 +279,8 @@ def train_command(args: argparse.Namespace) -> int:
 
     config = TrainingConfig(
         output_dir=args.output_dir, filters=tuple(args.filters), global_context=args.global_context,
-        tile=args.tile, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, learning_rate=args.learning_rate,
+        tile=args.tile, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
+        learning_rate=args.learning_rate,
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, initial_model=args.initial_model,
         command="micrographcleaner " + " ".join(args.argv))

@@ -331,7 +331,7 @@ def _add_particles(layers: _Layers, grid: _Grid, scene: dict, rng: np.random.Gen
         keep = ~on_film | (rng.random(len(centres)) < scene["carbon"][-1]["particles"])
         centres = centres[keep]
     for bubble in (item for item in scene["contamination"] if item["kind"] == "ethane"):
-        centres = centres[~_inside_blob(centres, bubble)]  # the bubble pushed the particle layer aside  # the bubble pushed the particle layer aside
+        centres = centres[~_inside_blob(centres, bubble)]  # the bubble pushed the monolayer aside
     clump_centres = []
     for clump in scene["aggregate"]:
         distance = grid.blob(clump["centre"], clump["radius"], clump["outline"])
