@@ -89,14 +89,24 @@ def test_targets_and_augmentation_keep_image_and_labels_aligned():
         assert image[moved[..., 0] > 0].mean() < image[moved[..., 0] == 0].mean() - 0.2
 
 
-def test_loss_is_lower_for_the_truth_and_ignores_unlabelled_channels():
+def with_weight(targets, weight=1.0):
+    return np.concatenate([targets, np.full(targets.shape[:-1] + (1,), weight, "float32")], axis=-1)
+
+
+def test_loss_is_lower_for_the_truth_and_ignores_unlabelled_channels_and_pixels():
     rng = np.random.default_rng(1)
     truth = (rng.random((2, 16, 16, 3)) > 0.7).astype("float32")
-    right = float(segmentation_loss(truth, np.clip(truth, 0.02, 0.98)))
-    wrong = float(segmentation_loss(truth, np.clip(1 - truth, 0.02, 0.98)))
+    right = float(segmentation_loss(with_weight(truth), np.clip(truth, 0.02, 0.98)))
+    wrong = float(segmentation_loss(with_weight(truth), np.clip(1 - truth, 0.02, 0.98)))
     assert right < 0.2 < wrong
     unknown = truth.copy()
     unknown[..., 1:] = -1  # per-class channels unlabelled: only channel 0 counts
     flipped = np.concatenate([truth[..., :1], 1 - truth[..., 1:]], axis=-1)
-    assert abs(float(segmentation_loss(unknown, np.clip(flipped, 0.02, 0.98)))
-               - float(segmentation_loss(unknown, np.clip(truth, 0.02, 0.98)))) < 1e-6
+    assert abs(float(segmentation_loss(with_weight(unknown), np.clip(flipped, 0.02, 0.98)))
+               - float(segmentation_loss(with_weight(unknown), np.clip(truth, 0.02, 0.98)))) < 1e-6
+    # pixels of weight 0 (ignored: borders, unlabelled) do not count, whatever is predicted there
+    ignored = with_weight(truth)
+    ignored[:, :8, ..., -1] = 0
+    half_wrong = np.clip(truth, 0.02, 0.98)
+    half_wrong[:, :8] = 1 - half_wrong[:, :8]
+    assert abs(float(segmentation_loss(ignored, half_wrong)) - float(segmentation_loss(ignored, np.clip(truth, 0.02, 0.98)))) < 1e-6

@@ -115,11 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--tile", type=int, default=256, help="training tile side in working pixels")
     train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--labelled", type=Path, nargs="+", default=[], metavar="FOLDER",
-                       help="folders of labelled micrographs: <stem>.mrc with <stem>_mask.mrc (0..1, 1 = bad) "
-                            "or <stem>_mask.tif (Warp labels: 2 = artefact)")
+    train.add_argument("--labelled", type=Path, nargs="+", default=[], metavar="SOURCE",
+                       help="labelled real micrographs: label-source JSON files (images, labels, legend, box size, "
+                            "held-out patterns, share and weight: see the engine README) or plain folders of "
+                            "<stem>.<mrc|tif|png|jpg> with <stem>_mask.<mrc|tif|png|jpg> (1/white = bad)")
     train.add_argument("--labelled-box-size", type=float, metavar="PX",
-                       help="particle box size of the labelled micrographs (sets their working scale)")
+                       help="particle box size of the plain labelled folders (sets their working scale)")
+    train.add_argument("--labelled-scale", type=float, nargs=2, default=[0.5, 2.0], metavar=("LOW", "HIGH"),
+                       help="labelled samples take a box from LOW to HIGH times the right one (default 0.5 2)")
     train.add_argument("--simulated-fraction", type=float, default=0.5,
                        help="with --labelled: share of samples drawn from the simulator (default 0.5)")
     train.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network")
@@ -272,8 +275,11 @@ def train_command(args: argparse.Namespace) -> int:
     from .devices import configure, parse_gpus
 
     gpus = parse_gpus(args.gpus)
-    if args.labelled and not args.labelled_box_size:
-        raise UsageError("--labelled needs --labelled-box-size (the particle box of those micrographs)")
+    folders = [path for path in args.labelled if path.suffix.lower() != ".json"]
+    if folders and not args.labelled_box_size:
+        raise UsageError("plain --labelled folders need --labelled-box-size (the particle box of those micrographs)")
+    if not 0 < args.labelled_scale[0] <= args.labelled_scale[1]:
+        raise UsageError("--labelled-scale needs 0 < LOW <= HIGH")
     configure(",".join(gpus) if gpus else None)
     from .training import TrainingConfig, train
 
@@ -282,9 +288,15 @@ def train_command(args: argparse.Namespace) -> int:
         tile=args.tile, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
         learning_rate=args.learning_rate,
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
-        labelled_box_size=args.labelled_box_size, initial_model=args.initial_model,
+        labelled_box_size=args.labelled_box_size, labelled_scale=tuple(args.labelled_scale),
+        initial_model=args.initial_model,
         command="micrographcleaner " + " ".join(args.argv))
-    print(f"model written to {train(config, resume=args.resume, gpus=gpus)}")
+    from .labels import LabelError
+
+    try:
+        print(f"model written to {train(config, resume=args.resume, gpus=gpus)}")
+    except LabelError as error:
+        raise UsageError(str(error)) from None
     return EXIT_OK
 
 

@@ -18,15 +18,14 @@ from scipy import ndimage
 
 from . import network
 from .evaluation import iou
-from .images import read_bad_mask, read_micrograph
 from .model_files import ModelCard, load_model, save_model
 from .preprocessing import (
-    PARTICLE_PIXELS,
     area_resize,
     downsampling_factor,
     normalise_and_squash,
 )
-from .simulation import CLASSES, draw_scene, label_channels, render
+from .labels import IGNORE, LabelError, LabelSource, code_targets
+from .simulation import CLASSES, draw_scene, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
 VALIDATION_SEEDS = 900_000  # and validation scenes from here; test sets stay below
@@ -45,9 +44,10 @@ class TrainingConfig:
     steps_per_epoch: int = 200
     epochs: int = 30
     learning_rate: float = 1e-3
-    simulated_fraction: float = 1.0  # share of samples simulated when labelled folders are given
-    labelled: list[Path] = field(default_factory=list)  # folders of <stem>.mrc + <stem>_mask.mrc|.tif
-    labelled_box_size: float | None = None  # particle box (px) of the labelled micrographs
+    simulated_fraction: float = 1.0  # share of samples simulated when labelled sources are given
+    labelled: list[Path] = field(default_factory=list)  # label-source JSONs or plain folders (labels.py)
+    labelled_box_size: float | None = None  # particle box (px) of the plain folders
+    labelled_scale: tuple[float, float] = (0.5, 2.0)  # boxes drawn for labelled samples, x the right one
     validation_count: int = 48
     initial_model: Path | None = None  # fine-tune from this model instead of a new network
     command: str = ""
@@ -62,10 +62,10 @@ class TrainingConfig:
 
 
 def augment(raw: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Scale jitter, noise, blur and the eight dihedral transforms on the raw image; contrast after
+    """Scale jitter (0.7-2x), noise, blur and the eight dihedral transforms on the raw image; contrast after
     squashing. The output has the input's shape."""
-    if rng.random() < 0.5:  # particles of 0.8-1.25x the nominal working size, as box choices vary
-        raw, target = _rescale(raw, target, rng.uniform(0.8, 1.25))
+    if rng.random() < 0.5:  # particles of 0.7-2x the nominal working size: users give loose boxes
+        raw, target = _rescale(raw, target, float(np.exp(rng.uniform(np.log(0.7), np.log(2.0)))))
     spread = float(np.subtract(*np.percentile(raw, (90, 10)))) or 1.0
     if rng.random() < 0.3:
         raw = ndimage.gaussian_filter(raw, rng.uniform(0.3, 1.0))
@@ -95,37 +95,77 @@ def _rescale(raw: np.ndarray, target: np.ndarray, zoom: float) -> tuple[np.ndarr
 
 def simulated_sample(seed: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     scene = render(draw_scene(seed, (tile, tile)))
-    return scene.image, label_channels(scene.labels)
+    return scene.image, code_targets(scene.labels)
+
+
+@dataclass
+class _Labelled:
+    """One labelled micrograph, kept at the finest scale a sample may need."""
+
+    image: np.ndarray
+    codes: np.ndarray
+    factor: float  # micrograph pixels per pixel of ``image``
+    box_size: float  # of the original micrograph
+    weight: float
 
 
 class LabelledMicrographs:
-    """Labelled micrographs at the working scale, from which random tiles are cut."""
+    """Labelled real micrographs from which random tiles are cut at a random working scale.
 
-    def __init__(self, folders: list[Path], box_size: float):
-        factor = downsampling_factor(box_size)
-        self.items = []
-        for folder in folders:
-            for mask_path in sorted(Path(folder).glob("*_mask.*")):
-                stem = mask_path.name.rsplit("_mask.", 1)[0]
-                images = [p for p in Path(folder).glob(stem + ".*") if p != mask_path]
-                if not images:
-                    raise FileNotFoundError(f"{mask_path}: no micrograph {stem}.* beside this mask")
-                micrograph = read_micrograph(images[0]).data
-                working = tuple(max(1, int(side / factor)) for side in micrograph.shape)
-                bad = area_resize(read_bad_mask(mask_path), working) > 0.5
-                self.items.append((area_resize(micrograph, working), bad))
-        if not self.items:
-            raise FileNotFoundError(f"no <stem>_mask.mrc/.tif files in {', '.join(map(str, folders))}")
+    Each sample takes the box a user might have given, from half to twice the one that suits the
+    micrographs (``scale_range``), and brings the micrograph to that working scale as prediction
+    would: the network learns masks that do not change with the box.
+    """
+
+    def __init__(self, sources: list[LabelSource], scale_range: tuple[float, float] = (0.5, 2.0)):
+        self.scale_range = scale_range
+        self.sources: list[list[_Labelled]] = []
+        self.fractions = np.array([source.fraction for source in sources], dtype=np.float64)
+        self.fractions /= self.fractions.sum()
+        for source in sources:
+            finest = max(1.0, downsampling_factor(source.box_size * scale_range[0]))
+            items = []
+            for _, image, codes in source.items():
+                shape = tuple(max(1, int(side / finest)) for side in image.shape)
+                items.append(_Labelled(area_resize(image, shape), _nearest(codes, shape), finest,
+                                       source.box_size, source.weight))
+            self.sources.append(items)
+            print(f"labelled source {source.name}: {len(items)} micrographs, {source.fraction:g} share, "
+                  f"weight {source.weight:g}")
 
     def sample(self, rng: np.random.Generator, tile: int) -> tuple[np.ndarray, np.ndarray]:
-        raw, bad = self.items[int(rng.integers(len(self.items)))]
+        items = self.sources[int(rng.choice(len(self.sources), p=self.fractions))]
+        item = items[int(rng.integers(len(items)))]
+        low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
+        factor = max(item.factor, downsampling_factor(item.box_size * float(np.exp(rng.uniform(low, high)))))
+        shape = tuple(max(1, int(side * item.factor / factor)) for side in item.image.shape)
+        raw, codes = area_resize(item.image, shape), _nearest(item.codes, shape)
         pad = [(0, max(0, tile - side)) for side in raw.shape]
-        raw, bad = np.pad(raw, pad, mode="reflect"), np.pad(bad, pad, mode="reflect")
+        raw = np.pad(raw, pad, mode="reflect")
+        codes = np.pad(codes, pad, constant_values=IGNORE)  # no loss on the mirrored margin
         y0, x0 = (int(rng.integers(side - tile + 1)) for side in raw.shape)
-        crop = bad[y0:y0 + tile, x0:x0 + tile]
-        # per-class channels are unknown for these labels: only "any bad" is trained (weight 0 elsewhere)
-        target = np.concatenate([crop[..., None], np.full(crop.shape + (len(CLASSES),), -1.0)], axis=-1)
-        return raw[y0:y0 + tile, x0:x0 + tile], target.astype(np.float32)
+        window = (slice(y0, y0 + tile), slice(x0, x0 + tile))
+        return raw[window], code_targets(codes[window], item.weight)
+
+
+def _nearest(codes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Class codes at another size, each output pixel taking the code under its centre."""
+    rows = ((np.arange(shape[0]) + 0.5) * codes.shape[0] / shape[0]).astype(int)
+    cols = ((np.arange(shape[1]) + 0.5) * codes.shape[1] / shape[1]).astype(int)
+    return codes[np.ix_(rows, cols)]
+
+
+def labelled_sources(paths: list[Path], box_size: float | None) -> list[LabelSource]:
+    """A source per JSON description, or per plain folder of ``<stem>`` + ``<stem>_mask`` files."""
+    sources = []
+    for path in paths:
+        if Path(path).suffix.lower() == ".json":
+            sources.append(LabelSource.from_json(path))
+        else:
+            if not box_size:
+                raise LabelError(f"{path}: a plain folder needs --labelled-box-size (or describe it in a JSON)")
+            sources.append(LabelSource.from_folder(path, box_size))
+    return sources
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -172,12 +212,14 @@ def validation_set(count: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
 def segmentation_loss(y_true, y_pred):
     """Weighted binary cross-entropy + soft Dice; channel 0 (any bad) counts most.
 
-    Targets of -1 mark pixels without a label for that channel (e.g. per-class channels of
-    micrographs labelled only good/bad): they do not count.
+    ``y_true`` holds the targets and, last, a pixel weight (0 = ignore: borders, unlabelled
+    areas; a labelled source's weight elsewhere). Targets of -1 mark pixels without a label for
+    that channel (e.g. per-class channels of micrographs labelled only good/bad): they do not count.
     """
     ops = keras.ops
     y_pred = ops.cast(y_pred, "float32")
-    known = ops.cast(y_true >= 0, "float32")
+    weight, y_true = y_true[..., -1:], y_true[..., :-1]
+    known = ops.cast(y_true >= 0, "float32") * weight
     y_true = ops.clip(y_true, 0.0, 1.0)
     n_channels = ops.shape(y_pred)[-1]
     channel_weight = ops.concatenate([ops.ones((1,)), 0.25 * ops.ones((n_channels - 1,))])
@@ -290,8 +332,8 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                 config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
     (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
-    labelled = (LabelledMicrographs(config.labelled, config.labelled_box_size or PARTICLE_PIXELS)
-                if config.labelled else None)
+    labelled = (LabelledMicrographs(labelled_sources(config.labelled, config.labelled_box_size),
+                                    tuple(config.labelled_scale)) if config.labelled else None)
     images, targets = validation_set(config.validation_count, config.tile)
     callbacks = [ValidationIoU(images, targets, config.batch_size),
                  keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
