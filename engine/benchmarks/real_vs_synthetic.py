@@ -12,17 +12,19 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from benchmark_real import EMPIAR_BOX, REAL, UCSF_BOX
+from benchmark_real import EMPIAR_BOXES, EMPIAR_FRAMES, HOLE_FINDER_BOXES, REAL, UCSF_BOX, empiar_image
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from micrographcleaner.images import read_micrograph
+from micrographcleaner.labels import read_image
 from micrographcleaner.preprocessing import downsampling_factor, normalise_and_squash, preprocess
 from micrographcleaner.simulation import CLASSES, draw_scene, simulate
 from micrographcleaner.thumbnails import CLASS_COLOURS
 
 SIDE = 240  # every panel is cropped or padded to this working size
-SEEDS = [4, 3, 7, 102, 27, 0, 11, 19]  # clean, carbon, contamination, crystalline ice, aggregates, mixed
+SEEDS = [4, 3, 6, 33, 7, 102, 27, 5]  # clean, carbon, faint carbon x2, contamination, crystals, aggregates, hollow
+HOLE_FINDER_FRAMES = ["11oct28a_00021gr_00002sq_v01_00002hl_v01_00002en", "11oct28a_00021gr_00002sq_v01_00006hl_v01_00009en"]
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -44,11 +46,14 @@ def panel(working: np.ndarray, labels: np.ndarray | None = None) -> Image.Image:
 
 
 def real_panels(real: Path) -> list[Image.Image]:
+    """Ucsf (box 46), two EMPIAR-10017 frames at 1024 px (box 36) and two grainy em_hole_finder frames (box 32)."""
     ucsf = read_micrograph(real / "micrographcleaner_test" / "Ucsf_stack_1142_DW.mrc").data
     panels = [panel(preprocess(ucsf, downsampling_factor(UCSF_BOX))[0])]
-    for path in sorted((real / "empiar10028" / "images").glob("*.jpg")):
-        image = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
-        panels.append(panel(preprocess(image, downsampling_factor(EMPIAR_BOX))[0]))
+    for name in EMPIAR_FRAMES[:2]:
+        panels.append(panel(preprocess(empiar_image(real, name), downsampling_factor(EMPIAR_BOXES[1]))[0]))
+    for name in HOLE_FINDER_FRAMES:
+        image = read_image(real / "em_hole_finder" / "images" / f"{name}.jpg")
+        panels.append(panel(preprocess(image, downsampling_factor(HOLE_FINDER_BOXES[1]))[0]))
     return panels
 
 
@@ -57,17 +62,18 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=REAL)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "real_vs_synthetic.png")
     args = parser.parse_args()
-    rows = [real_panels(args.real)]
+    real_row = real_panels(args.real)
     synthetic = [panel(normalise_and_squash(m.image), m.labels)
                  for m in (simulate(seed, (SIDE, SIDE)) for seed in SEEDS)]
-    rows += [synthetic[:4], synthetic[4:]]
-    gap = 6
-    figure = Image.new("RGB", (4 * SIDE + 3 * gap, 3 * SIDE + 2 * gap + 20), (255, 255, 255))
+    rows = [real_row, synthetic[:4], synthetic[4:]]
+    gap, columns = 6, max(len(row) for row in rows)
+    figure = Image.new("RGB", (columns * SIDE + (columns - 1) * gap, 3 * SIDE + 2 * gap + 20), (255, 255, 255))
     draw = ImageDraw.Draw(figure)
     for r, row in enumerate(rows):
         for c, picture in enumerate(row):
             figure.paste(picture, (c * (SIDE + gap), r * (SIDE + gap)))
-    legend = "top: real (Ucsf box 46; EMPIAR-10028 box 320)   below: simulated, labels outlined: " + ", ".join(
+    legend = ("top: real (Ucsf box 46; EMPIAR-10017 at 1024 px, box 36; em_hole_finder box 32, carbon grainy, "
+              "not darker)   below: simulated, labels outlined: ") + ", ".join(
         f"{name}" for name in CLASSES)
     draw.text((4, 3 * SIDE + 2 * gap + 4), legend, fill=(0, 0, 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)

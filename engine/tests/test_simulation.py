@@ -96,3 +96,49 @@ def test_written_files_round_trip(tmp_path):
     assert abs(micrograph.pixel_size - info["pixel_size"]) < 1e-3
     particles = read_coordinates(tmp_path / "sim_000007_particles.star")
     assert len(particles.xy) == len(render(draw_scene(7, (64, 96)), 2.0).particles)
+
+
+def high_frequency_power(image: np.ndarray, region: np.ndarray, patch: int = 16) -> float:
+    """Mean power of the upper half of frequencies over the patches lying wholly in ``region``."""
+    power = []
+    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(patch), np.fft.fftfreq(patch), indexing="ij"))
+    for y in range(0, image.shape[0] - patch, patch):
+        for x in range(0, image.shape[1] - patch, patch):
+            if region[y:y + patch, x:x + patch].all():
+                piece = image[y:y + patch, x:x + patch]
+                power.append((np.abs(np.fft.fft2(piece - piece.mean())) ** 2)[frequency > 0.25].mean())
+    return float(np.mean(power))
+
+
+def test_faint_carbon_differs_from_the_hole_by_grain_not_darkness():
+    scenes = [draw_scene(seed, (128, 128)) for seed in range(400)]
+    faint = [scene["seed"] for scene in scenes if scene["carbon"] and "faint" in scene["carbon"][0]
+             and not any(scene[kind] for kind in ("contamination", "aggregate", "crystalline_ice"))]
+    assert len(faint) >= 5
+    grainier = 0
+    for seed in faint[:5]:
+        micrograph = simulate(seed, (128, 128))
+        carbon, hole = micrograph.labels == CODES["carbon"], micrograph.labels == 0
+        if carbon.sum() < 1024 or hole.sum() < 1024:
+            continue
+        spread = micrograph.image[hole].std()
+        # about as bright as the hole (within a few noise widths), yet grainier
+        assert abs(micrograph.image[carbon].mean() - micrograph.image[hole].mean()) < 3 * spread
+        grainier += high_frequency_power(micrograph.image, carbon) > high_frequency_power(micrograph.image, hole)
+    assert grainier >= 2
+
+
+def test_hollow_particles_are_rings_and_good():
+    seed = next(s for s in range(300) if draw_scene(s)["particles"]["hollow"] and draw_scene(s)["particles"]["coverage"] > 0.3
+                and draw_scene(s)["noise"] < 0.03)
+    micrograph = simulate(seed, (128, 128))
+    good = micrograph.particle_labels == 0
+    assert good.sum() > 10
+    rows, cols = np.indices(micrograph.image.shape)
+    radius = draw_scene(seed)["particle_diameter"] / 2
+    centre_values, rim_values = [], []
+    for x, y in micrograph.particles[good][:20]:
+        distance = np.hypot(cols - x, rows - y)
+        centre_values.append(micrograph.image[distance < 0.3 * radius].mean())
+        rim_values.append(micrograph.image[(distance > 0.7 * radius) & (distance < radius)].mean())
+    assert np.mean(centre_values) > np.mean(rim_values)  # dark rim, lighter middle: a ring

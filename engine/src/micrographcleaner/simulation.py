@@ -82,6 +82,8 @@ def draw_scene(seed: int, shape: tuple[int, int] = (256, 256)) -> dict:
         "carbon": [], "contamination": [], "crystalline_ice": [], "aggregate": [],
     }
     scene["defocus"][1] = scene["defocus"][0] + float(rng.uniform(-0.3, 0.3))
+    # hollow particles (vesicles, empty capsids) are good too; drawn from the particles' own seed
+    scene["particles"]["hollow"] = bool(np.random.default_rng(scene["particles"]["seed"] + 1).random() < 0.15)
     if empty or rng.random() < 0.22:  # a clean frame: nothing bad at all
         return scene
     side = float(np.hypot(height, width))
@@ -117,11 +119,19 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
         direction = rng.uniform(0, 2 * np.pi)
         centre = point + radius * np.array([np.cos(direction), np.sin(direction)])
         edges.append({"centre": [float(v) for v in centre], "radius": float(radius)})
-    return [{"holes": edges, "thickness": _log_uniform(rng, 0.03, 0.8) * (1 if rng.random() < 0.9 else -0.3),
-             "phase": float(rng.uniform(0.2, 2.0)), "fringe": float(rng.uniform(0, 1) ** 2 * 0.4),
-             "fringe_width": float(rng.uniform(0.4, 1.5)), "texture": float(rng.uniform(0, 0.08)),
-             "particles": float(rng.uniform(0.3, 1) if rng.random() < 0.7 else 0.0),
-             "seed": int(rng.integers(2 ** 31))}]
+    carbon = {"holes": edges, "thickness": _log_uniform(rng, 0.03, 0.8) * (1 if rng.random() < 0.9 else -0.3),
+              "phase": float(rng.uniform(0.2, 2.0)), "fringe": float(rng.uniform(0, 1) ** 2 * 0.4),
+              "fringe_width": float(rng.uniform(0.4, 1.5)), "texture": float(rng.uniform(0, 0.25)),
+              "particles": float(rng.uniform(0.3, 1) if rng.random() < 0.7 else 0.0),
+              "seed": int(rng.integers(2 ** 31))}
+    # Measured on the hand-labelled em_hole_finder frames (box 32): carbon there is only ~0.7 hole
+    # std darker and carries 1.1-1.6x the hole's power from mid frequencies to Nyquist (its grain).
+    # Drawn from the film's own seed, so the scenes' other draws stay as they were.
+    film = np.random.default_rng(carbon["seed"] + 1)
+    carbon["grain"] = float(film.uniform(0.3, 1.6))  # std of the film's fine grain, in units of the shot noise
+    if film.random() < 0.4:  # faint film: darker than the hole by about its noise, edge barely visible
+        carbon["faint"] = float(film.uniform(0.2, 1.5) * (1 if film.random() < 0.85 else -1))
+    return [carbon]
 
 
 def _draw_contaminant(rng: np.random.Generator, height: int, width: int, diameter: float, side: float) -> dict:
@@ -238,6 +248,15 @@ def _particle_blobs(rng: np.random.Generator, centres: np.ndarray, diameter: flo
     return positions.reshape(-1, 2), weights.ravel() / blobs, sigma
 
 
+def _shell_blobs(centres: np.ndarray, diameter: float, count: int = 24):
+    """A thin shell projects to a ring: blobs along each particle's rim."""
+    sigma = diameter / 16.0
+    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
+    rim = (diameter / 2 - sigma) * np.column_stack([np.cos(angles), np.sin(angles)])
+    positions = centres[:, None, :] + rim[None]
+    return positions.reshape(-1, 2), np.full(len(centres) * count, 8.0 / count), sigma  # a rim as dark as a solid particle
+
+
 def _ctf(shape: tuple[int, int], pixel_size: float, scene: dict) -> np.ndarray:
     """Phase-contrast transfer (with amplitude contrast and an envelope) on the rfft2 grid."""
     wavelength = 12.2643 / np.sqrt(scene["voltage"] * 1e3 * (1 + 0.978466e-6 * scene["voltage"] * 1e3))
@@ -300,10 +319,16 @@ def _add_carbon(layers: _Layers, grid: _Grid, scene: dict) -> np.ndarray:
         depth = -inside_holes  # > 0 on the film, distance to the nearest hole edge
         softness = np.clip(depth + 0.5, 0, 1)
         film |= depth > 0
-        layers.thickness += softness * (carbon["thickness"] + carbon["texture"] * grid.field(carbon["seed"], 1.0))
-        layers.phase += carbon["phase"] * softness
+        faint = carbon.get("faint")
+        thickness = carbon["thickness"] if faint is None else faint * scene["noise"]
+        # mottle (1 px) and grain (pixel-fine), both in units of the shot noise
+        texture = scene["noise"] * (carbon["texture"] * grid.field(carbon["seed"], 1.0)
+                                    + carbon["grain"] * grid.field(carbon["seed"] + 2, 0.3))
+        layers.thickness += softness * (thickness + texture)
+        layers.phase += carbon["phase"] * softness * (1.0 if faint is None else 0.2)
         width = carbon["fringe_width"]
-        layers.brightening += carbon["fringe"] * np.exp(-((depth + width) / width) ** 2)
+        fringe = carbon["fringe"] * (1.0 if faint is None else 0.2)
+        layers.brightening += fringe * np.exp(-((depth + width) / width) ** 2)
     layers.labels[film] = CODES["carbon"]
     return film
 
@@ -345,7 +370,8 @@ def _add_particles(layers: _Layers, grid: _Grid, scene: dict, rng: np.random.Gen
                                               inside=lambda p, c=clump: _inside_blob(p, c)))
     centres = np.concatenate([centres] + clump_centres) if clump_centres else centres
     if len(centres):
-        positions, weights, sigma = _particle_blobs(rng, centres, diameter, config["blobs"])
+        positions, weights, sigma = (_shell_blobs(centres, diameter) if config.get("hollow")
+                                     else _particle_blobs(rng, centres, diameter, config["blobs"]))
         density = _splat(grid, positions, weights * config["contrast"] * (2 * np.pi * sigma ** 2), sigma)
         layers.phase += density
         layers.thickness += 0.15 * density
