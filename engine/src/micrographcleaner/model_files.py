@@ -36,6 +36,7 @@ class ModelCard:
     tile_size: int | None = None  # fixed input side, None for fully convolutional models
     size_multiple: int = 32  # input sides must be multiples of this
     architecture: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # logit scale and shift fitted on real frames (calibration.py)
     training: str = ""
     metrics: dict = field(default_factory=dict)
     sha256: str = ""
@@ -122,10 +123,17 @@ def save_model(model, path: str | Path, card: ModelCard) -> ModelCard:
 
 def record_metrics(model_path: str | Path, name: str, figures: dict) -> None:
     """Store evaluation figures in a model's card under ``name`` (the model file is unchanged)."""
+    update_card(model_path, lambda card: card.metrics.__setitem__(name, figures))
+
+
+def update_card(model_path: str | Path, change) -> ModelCard:
+    """Apply ``change(card)`` to a model's card and save it (the model file, and so its checksum,
+    are unchanged: figures and calibration live in the card)."""
     path = resolve_model_path(model_path)
     card_file = card_path(path)
     if not card_file.is_file():
-        raise ModelFileError(f"{path}: has no card ({card_file.name}) to record figures in")
+        raise ModelFileError(f"{path}: has no card ({card_file.name}) to record in")
     card = ModelCard.from_dict(json.loads(card_file.read_text()))
-    card.metrics[name] = figures
+    change(card)
     card_file.write_text(json.dumps(asdict(card), indent=2) + "\n")
+    return card

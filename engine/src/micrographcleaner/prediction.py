@@ -12,6 +12,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from .calibration import Calibration
 from .model_files import ModelCard
 from .preprocessing import Geometry, downsampling_factor, preprocess
 
@@ -70,6 +71,7 @@ class Predictor:
             raise ValueError(f"unknown test-time augmentation {augmentation!r}; choose from {AUGMENTATIONS}")
         self.model = model
         self.card = card
+        self.calibration = Calibration.from_card(card.calibration)
         self.augmentation = augmentation
         self.batch_size = max(1, int(batch_size))
         self.max_pixels = max_pixels
@@ -88,7 +90,7 @@ class Predictor:
         return preprocess(image, self.downsampling_factor(box_size, extra), self.card.preprocessing)  # type: ignore[arg-type]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        """Badness (H, W, channels) for a working image (H, W)."""
+        """Badness (H, W, channels) for a working image (H, W), calibrated as the card says."""
         # Mirrored context around the image, so that its borders are judged like its interior, and up
         # to the network's size multiple: whole-image and tiled passes then see the same canvas.
         margin, multiple = self.margin, self.card.size_multiple
@@ -107,7 +109,7 @@ class Predictor:
             stitched = _inverse(plan.stitch(mine), *_TRANSFORMS[self.augmentation][index])
             total = stitched if total is None else total + stitched
         total = total[margin:margin + height, margin:margin + width]
-        return np.clip(total / len(variants), 0.0, 1.0).astype(np.float32)
+        return self.calibration.apply(np.clip(total / len(variants), 0.0, 1.0).astype(np.float32))
 
     def _plan(self, shape: tuple[int, int]) -> "_Plan":
         fits_whole = self.card.tile_size is None and shape[0] * shape[1] <= self.max_pixels
