@@ -36,7 +36,7 @@ class CoordinateScores:
     distance: np.ndarray  # (N,) to the nearest bad pixel of any class (inf when there is none)
     class_distance: dict[str, np.ndarray]  # per class, when the model has classes
     accepted: np.ndarray  # (N,) bool
-    reason: list[str]  # "accepted", "low goodness", "near <class>", "outside micrograph"
+    reason: list[str]  # "accepted", "low goodness", "near <class>", "outside micrograph", "unreadable row N"
 
     def __len__(self) -> int:
         return len(self.goodness)
@@ -89,9 +89,12 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
     """Score micrograph-pixel coordinates ``xy`` (N, 2) against ``badness`` (H, W, channels).
 
     Distances are in Angstrom when ``pixel_size`` is known, in micrograph pixels otherwise.
+    A row with a NaN centre (unreadable in its file) is rejected as "unreadable row N" (1-based).
     """
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    centres = geometry.to_working(xy)
+    readable = np.isfinite(xy).all(axis=1)
+    xy = np.where(readable[:, None], xy, 0.0)
+    centres = np.clip(geometry.to_working(xy), -1e6, 1e6)  # far-off picks are "outside"; keep ints in range
     scale = float(np.mean(geometry.scale))
     goodness = 1.0 - disc_mean(badness[..., 0], centres, diameter / 2.0 / scale)
     unit = scale * (pixel_size or 1.0)
@@ -111,6 +114,12 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
     if rule.threshold is not None:
         reasons[goodness < rule.threshold] = "low goodness"
     reasons[outside] = "outside micrograph"
+    for index in np.flatnonzero(~readable):
+        reasons[index] = f"unreadable row {index + 1}"
+    goodness[~readable] = np.nan
+    distance[~readable] = np.nan
+    for values in class_distance.values():
+        values[~readable] = np.nan
     return CoordinateScores(goodness=goodness, distance=distance, class_distance=class_distance,
                             accepted=reasons == "accepted", reason=list(reasons))
 
