@@ -3,12 +3,16 @@
 One :class:`Cleaner` holds one loaded model and processes any number of micrographs; reading and
 preprocessing the next micrograph runs in a thread while the network works on the current one.
 A micrograph that fails yields a result with its error; the others carry on. A mask already on
-disk from the same model and scale is reused, so an interrupted run resumes without redoing work.
+disk from the same model, scale and micrograph content (a checksum of its pixels, kept in the
+JSON) is reused, so an interrupted run resumes without redoing work and a replaced micrograph of
+the same name is predicted again.
 Several GPUs get one worker process each (:func:`run_on_devices`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,12 +21,35 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .images import MicrographError, read_mask, read_micrograph, write_json, write_mask
+from .images import Micrograph, MicrographError, read_mask, read_micrograph, write_json, write_mask
 from .preprocessing import Geometry, area_resize
 from .prediction import Predictor
 from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, failed_scores,
                       flagged_fractions, score_coordinates)
 from .thumbnails import render, save_png
+
+MAX_BOX_SIZE = 20000.0
+"""Larger than any detector: a box beyond this is a typo (or not in pixels)."""
+
+MIN_WORKING_SIDE = 16
+"""A working image narrower than a particle box cannot be judged."""
+
+
+class OptionError(ValueError):
+    """An option that cannot work, found before any micrograph is touched; the message names it."""
+
+
+def check_number(name: str, value: float | None, low: float, high: float = math.inf, *,
+                 low_allowed: bool = False) -> None:
+    """Refuse NaN, infinities and values outside (low, high] ([low, high] with ``low_allowed``)."""
+    if value is None:
+        return
+    number = float(value)
+    fits = math.isfinite(number) and (number >= low if low_allowed else number > low) and number <= high
+    if not fits:
+        bound = f"{'at least' if low_allowed else 'greater than'} {low:g}"
+        bound += f" and at most {high:g}" if math.isfinite(high) else ""
+        raise OptionError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 @dataclass
@@ -40,6 +67,15 @@ class CleaningOptions:
     @property
     def diameter(self) -> float:
         return self.particle_diameter or self.box_size
+
+    def check(self, spell=lambda name: name) -> None:
+        """Refuse values that would run silently wrong; ``spell`` names a field as the caller's user knows it."""
+        check_number(spell("box_size"), self.box_size, 0, MAX_BOX_SIZE)
+        check_number(spell("particle_diameter"), self.particle_diameter, 0, MAX_BOX_SIZE)
+        check_number(spell("extra_downsampling"), self.extra_downsampling, 0)
+        check_number(spell("threshold"), self.rule.threshold, 0, 1, low_allowed=True)
+        for name, limit in self.rule.min_distance.items():
+            check_number(f"{spell('min_distance')} {name}", limit, 0, low_allowed=True)
 
 
 @dataclass
@@ -80,6 +116,7 @@ class _Prepared:
     working: np.ndarray
     geometry: Geometry
     pixel_size: float | None
+    checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
     reused: np.ndarray | None  # badness read back from a previous run
     timings: dict
 
@@ -90,6 +127,14 @@ class Cleaner:
         self.card = predictor.card
         self.options = options
         self.factor = predictor.downsampling_factor(options.box_size, options.extra_downsampling)
+        if self.factor < 1:
+            raise OptionError(f"box size {options.box_size:g} with extra downsampling {options.extra_downsampling:g} "
+                              f"would enlarge the micrograph (this model needs a box of at least "
+                              f"{self.card.particle_pixels:g} px at extra downsampling 1)")
+        unknown = sorted(set(options.rule.min_distance) - {ANY_CLASS} - set(self.card.classes[1:]))
+        if unknown:
+            raise OptionError(f"minimum distance given for class {', '.join(unknown)}, but the model's classes are "
+                              f"{', '.join(self.card.classes[1:]) or 'none'} (or '{ANY_CLASS}')")
         options.output_dir.mkdir(parents=True, exist_ok=True)
 
     def paths(self, job: Job) -> dict[str, Path]:
@@ -116,14 +161,24 @@ class Cleaner:
         started = time.perf_counter()
         micrograph = read_micrograph(job.micrograph)
         read_done = time.perf_counter()
+        self._check_scale(micrograph)
         working, geometry = self.predictor.working_image(micrograph.data, self.options.box_size,
                                                          self.options.extra_downsampling)
+        checksum = hashlib.sha256(np.ascontiguousarray(micrograph.data)).hexdigest()
         timings = {"read": read_done - started, "preprocess": time.perf_counter() - read_done}
-        return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size,
-                         self._previous_badness(job, geometry), timings)
+        return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size, checksum,
+                         self._previous_badness(job, geometry, checksum), timings)
 
-    def _previous_badness(self, job: Job, geometry: Geometry) -> np.ndarray | None:
-        """The badness map of an earlier run with the same model and scale, if complete on disk."""
+    def _check_scale(self, micrograph: Micrograph) -> None:
+        working = [int(side / self.factor) for side in micrograph.data.shape]
+        if min(working) < MIN_WORKING_SIDE:
+            raise MicrographError(micrograph.path, f"{micrograph.data.shape[1]}x{micrograph.data.shape[0]} px "
+                                  f"shrinks to {working[1]}x{working[0]} working px at box size "
+                                  f"{self.options.box_size:g} (downsampling {self.factor:g}); at least "
+                                  f"{MIN_WORKING_SIDE} are needed: is the box size in this micrograph's pixels?")
+
+    def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> np.ndarray | None:
+        """The badness map of an earlier run with the same model, scale and pixels, if complete on disk."""
         paths = self.paths(job)
         if not (paths["json"].is_file() and paths["mask"].is_file()):
             return None
@@ -132,7 +187,8 @@ class Cleaner:
         except ValueError:
             return None
         if (previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
-                or tuple(previous.get("working_shape", ())) != geometry.working_shape):
+                or tuple(previous.get("working_shape", ())) != geometry.working_shape
+                or previous.get("micrograph_sha256") != checksum):
             return None
         channels = [read_mask(paths["mask"])]
         if len(self.card.classes) > 1:
@@ -148,8 +204,12 @@ class Cleaner:
             prepared = prepared_future.result() if prepared_future is not None else self._prepare(job)
             return self._predict_and_score(prepared)
         except Exception as error:  # one broken micrograph (or a device error on it) must not stop the run
-            message = (str(error) if isinstance(error, MicrographError)
-                       else f"{job.micrograph}: {type(error).__name__}: {error}")
+            if isinstance(error, MicrographError):
+                message = str(error)
+            elif isinstance(error, OSError) and error.strerror:
+                message = f"{job.micrograph}: cannot write its outputs ({error.strerror}: {error.filename})"
+            else:
+                message = f"{job.micrograph}: {type(error).__name__}: {error}"
             scores = failed_scores(job.n_coordinates, f"micrograph failed: {message}") if job.xy is not None else None
             return Result(job, message, {"micrograph": str(job.micrograph), "error": message}, scores)
 
@@ -174,6 +234,7 @@ class Cleaner:
         timings["score"] = time.perf_counter() - started
 
         summary = self._summary(job, geometry, badness, prepared.pixel_size, scores, timings, reused)
+        summary["micrograph_sha256"] = prepared.checksum
         if self.options.thumbnails:
             centres = None if job.xy is None else geometry.to_working(job.xy)
             picture = render(prepared.working, badness, self.card.classes, centres,
@@ -221,17 +282,26 @@ class Cleaner:
             "timings": {name: round(seconds, 4) for name, seconds in timings.items()},
         }
         if scores is not None:
-            summary["coordinates"] = {"total": len(scores), "accepted": int(scores.accepted.sum()),
-                                      "rejected": int((~scores.accepted).sum()),
-                                      "outside": int(sum(r == "outside micrograph" for r in scores.reason))}
+            summary["coordinates"] = coordinate_counts(scores)
         return summary
+
+
+def coordinate_counts(scores: CoordinateScores) -> dict[str, int]:
+    """The coordinates block of a micrograph's JSON."""
+    return {"total": len(scores), "accepted": int(scores.accepted.sum()), "rejected": int((~scores.accepted).sum()),
+            "outside": int(sum(r == "outside micrograph" for r in scores.reason))}
 
 
 def build_cleaner(model_path: str | Path | None, options: CleaningOptions, augmentation: str = "none",
                   batch_size: int = 8) -> Cleaner:
-    from .model_files import load_model
+    from .model_files import ModelFileError, card_path, load_model, resolve_model_path
 
-    model, card = load_model(model_path)
+    try:
+        model, card = load_model(model_path)
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError) as error:  # the card: not JSON, or not the fields of a card
+        raise ModelFileError(f"{card_path(resolve_model_path(model_path))}: not a valid model card ({error})") from None
     return Cleaner(Predictor(model, card, augmentation, batch_size), options)  # type: ignore[arg-type]
 
 
