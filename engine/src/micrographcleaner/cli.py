@@ -481,11 +481,22 @@ COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_c
             "simulate": simulate_command, "evaluate": evaluate_command}
 
 
-def quiet_tensorflow(verbose: bool) -> None:
-    """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal unless asked for."""
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+def quiet_tensorflow(verbose: bool, whole_program: bool) -> None:
+    """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal unless asked for.
+
+    Some of them ignore TF_CPP_MIN_LOG_LEVEL, so when this is the whole program (not a call from
+    Python) the process's stderr descriptor goes to /dev/null and Python's sys.stderr keeps the terminal.
+    """
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if whole_program:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        silent = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(silent, 2)
+        os.close(silent)
+        sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
 
 
 def missing_tensorflow(error: ModuleNotFoundError) -> str | None:
@@ -496,9 +507,9 @@ def missing_tensorflow(error: ModuleNotFoundError) -> str | None:
             "pip install 'micrographcleaner[cpu]' (or '[gpu]' for NVIDIA GPUs)")
 
 
-def run_command(prog: str, command, args: argparse.Namespace) -> int:
+def run_command(prog: str, command, args: argparse.Namespace, whole_program: bool = False) -> int:
     """Run ``command(args)``; a usage error, or TensorFlow missing, is one line and exit status 2."""
-    quiet_tensorflow(getattr(args, "verbose", False))
+    quiet_tensorflow(getattr(args, "verbose", False), whole_program)
     try:
         return command(args)
     except UsageError as error:
@@ -515,4 +526,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in a trained model's card
-    return run_command(f"micrographcleaner {args.command}", COMMANDS[args.command], args)
+    return run_command(f"micrographcleaner {args.command}", COMMANDS[args.command], args, argv is None)

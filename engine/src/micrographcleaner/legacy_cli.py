@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preproDownsampleMic", type=float, default=1.0, help="extra downsampling")
     parser.add_argument("-g", "--gpus", default="0", help="GPU ids, 'all', or a negative number for the CPU")
     parser.add_argument("--download", nargs="*", help="not needed: the model ships with the package")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
     return parser
 
 
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("either inputCoordsDir or predictedMaskDir (or both) must be provided")
     if (args.inputCoordsDir is None) != (args.outputCoordsDir is None):
         parser.error("inputCoordsDir and outputCoordsDir go together")
-    return run_command("cleanMics", _clean, args)
+    return run_command("cleanMics", _clean, args, argv is None)
 
 
 def _clean(args: argparse.Namespace) -> int:
