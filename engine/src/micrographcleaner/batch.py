@@ -9,7 +9,7 @@ Manifest::
 
     {"output_dir": "...", "box_size": 200, "model": null, "particle_diameter": null,
      "threshold": 0.8, "min_distance": {"any": 100.0}, "tta": "none", "gpus": "cpu",
-     "threads": null, "batch_size": 8, "full_size": false, "thumbnails": true,
+     "threads": null, "batch_size": 8, "full_size": false, "thumbnails": true, "class_maps": false,
      "micrographs": [{"id": 7, "path": "...", "pixel_size": 1.1, "key": "mic007",
                       "coordinates": {"id": [1, 2], "x": [10.0, 20.0], "y": [30.0, 40.0]}}]}
 
@@ -93,6 +93,7 @@ def options_from_manifest(manifest: dict) -> CleaningOptions:
                               full_size=bool(manifest.get("full_size", False)),
                               thumbnails=bool(manifest.get("thumbnails", False)),
                               write_masks=bool(manifest.get("save_masks", True)),
+                              class_maps=bool(manifest.get("class_maps", False)),
                               extra_downsampling=float(manifest.get("extra_downsampling", 1.0)))
     options.check()
     check_number("threads", manifest.get("threads"), 0)

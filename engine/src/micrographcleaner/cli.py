@@ -25,7 +25,7 @@ from .prediction import AUGMENTATIONS
 from .scoring import ANY_CLASS, CoordinateScores, ScoringRule, failed_scores
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
-OUTPUT_SUFFIXES = ("_mask", "_classes")  # the engine's own images, beside a <stem>.json
+OUTPUT_SUFFIXES = ("_mask", "_classes", "_class_maps")  # the engine's own images, beside a <stem>.json
 
 
 class UsageError(Exception):
@@ -116,6 +116,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-size", action="store_true", help="write masks at the micrograph's size "
                         "(default: working size, with the header's voxel size covering the same extent)")
     parser.add_argument("--thumbnails", action="store_true", help="also write <stem>.png quality-control pictures")
+    parser.add_argument("--class-maps", action="store_true", help="models with classes: also write "
+                        "<stem>_class_maps.mrc, one float32 map per class (the label map <stem>_classes.mrc is "
+                        "always written)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
 
@@ -210,7 +213,8 @@ def _options(args: argparse.Namespace, rule: ScoringRule) -> CleaningOptions:
     """The cleaning options, every number checked before any work starts."""
     options = CleaningOptions(box_size=args.box_size, output_dir=args.output_dir,
                               particle_diameter=args.particle_diameter, rule=rule, full_size=args.full_size,
-                              thumbnails=args.thumbnails, extra_downsampling=args.extra_downsampling)
+                              thumbnails=args.thumbnails, extra_downsampling=args.extra_downsampling,
+                              class_maps=args.class_maps)
     try:
         options.check(lambda name: "--" + name.replace("_", "-"))
         check_number("--pixel-size", args.pixel_size, 0)
@@ -223,7 +227,8 @@ def _options(args: argparse.Namespace, rule: ScoringRule) -> CleaningOptions:
 
 def output_paths(output_dir: Path, stem: str, mask_suffix: str = "_mask") -> list[Path]:
     """What a micrograph may write into the output folder (see pipeline.Cleaner.paths)."""
-    return [output_dir / f"{stem}{suffix}" for suffix in (f"{mask_suffix}.mrc", "_classes.mrc", ".json", ".png")]
+    suffixes = (f"{mask_suffix}.mrc", "_classes.mrc", "_class_maps.mrc", ".json", ".png")
+    return [output_dir / f"{stem}{suffix}" for suffix in suffixes]
 
 
 def run_jobs(jobs: list[Job], args: argparse.Namespace, options: CleaningOptions) -> Iterable[Result]:

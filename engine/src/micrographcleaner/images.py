@@ -161,11 +161,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(temporary)
 
 
-def write_mask(path: str | Path, mask: np.ndarray, voxel_size: tuple[float, float]) -> None:
-    """Write a float32 mask; ``voxel_size`` is (x, y) in Angstrom so its extent matches the micrograph."""
+def write_mask(path: str | Path, mask: np.ndarray, voxel_size: tuple[float, float], dtype=np.float32) -> None:
+    """Write a mask (float32, or int8 for a label map: MRC mode 0, one byte per pixel); ``voxel_size``
+    is (x, y) in Angstrom so that its extent matches the micrograph."""
     with atomic_path(path) as temporary:
         with mrcfile.new(temporary, overwrite=True) as mrc:
-            mrc.set_data(np.ascontiguousarray(mask, dtype=np.float32))
+            mrc.set_data(np.ascontiguousarray(mask, dtype=dtype))
             mrc.voxel_size = (voxel_size[0], voxel_size[1], 1.0)
 
 

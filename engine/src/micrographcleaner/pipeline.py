@@ -24,8 +24,8 @@ import numpy as np
 from .images import Micrograph, MicrographError, read_mask, read_micrograph, write_json, write_mask
 from .preprocessing import Geometry, area_resize
 from .prediction import Predictor
-from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, failed_scores,
-                      flagged_fractions, score_coordinates)
+from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, class_labels, failed_scores,
+                      flagged_fractions, one_hot_classes, score_coordinates)
 from .thumbnails import render, save_png
 
 MAX_BOX_SIZE = 20000.0
@@ -61,6 +61,7 @@ class CleaningOptions:
     full_size: bool = False
     thumbnails: bool = False
     write_masks: bool = True
+    class_maps: bool = False  # also <stem>_class_maps.mrc: one float32 section per class, at the mask's size
     mask_suffix: str = "_mask"  # masks are <stem><suffix>.mrc
     extra_downsampling: float = 1.0
 
@@ -140,7 +141,8 @@ class Cleaner:
     def paths(self, job: Job) -> dict[str, Path]:
         out = self.options.output_dir
         return {"mask": out / f"{job.stem}{self.options.mask_suffix}.mrc", "classes": out / f"{job.stem}_classes.mrc",
-                "json": out / f"{job.stem}.json", "thumbnail": out / f"{job.stem}.png"}
+                "class_maps": out / f"{job.stem}_class_maps.mrc", "json": out / f"{job.stem}.json",
+                "thumbnail": out / f"{job.stem}.png"}
 
     def run(self, jobs: Iterable[Job]) -> Iterator[Result]:
         """Process ``jobs`` in order, preparing the next one while the current one is predicted."""
@@ -190,14 +192,16 @@ class Cleaner:
                 or tuple(previous.get("working_shape", ())) != geometry.working_shape
                 or previous.get("micrograph_sha256") != checksum):
             return None
-        channels = [read_mask(paths["mask"])]
-        if len(self.card.classes) > 1:
-            if not paths["classes"].is_file():
-                return None
-            channels += list(read_mask(paths["classes"]))
-        channels = [c if c.shape == geometry.working_shape else area_resize(c, geometry.working_shape)
-                    for c in channels]
-        return np.stack(channels, axis=-1)
+        mask = read_mask(paths["mask"])
+        mask = mask if mask.shape == geometry.working_shape else area_resize(mask, geometry.working_shape)
+        if len(self.card.classes) == 1:
+            return mask[..., None]
+        if not paths["classes"].is_file():
+            return None
+        labels = read_mask(paths["classes"]).astype(np.int64)
+        if labels.shape != geometry.working_shape:
+            return None
+        return np.concatenate([mask[..., None], one_hot_classes(labels, len(self.card.classes) - 1)], axis=-1)
 
     def _finish(self, job: Job, prepared_future) -> Result:
         try:
@@ -247,17 +251,26 @@ class Cleaner:
 
     def _write_masks(self, paths: dict[str, Path], badness: np.ndarray, geometry: Geometry,
                      pixel_size: float | None) -> None:
+        """The mask (float, working or full size) and, for models with classes, the 8-bit label map at
+        the working size (a few hundred kB); per-class float maps only when asked for."""
+        unit = pixel_size or 1.0
+
+        def voxel(shape: tuple[int, int]) -> tuple[float, float]:
+            return geometry.micrograph_shape[1] * unit / shape[1], geometry.micrograph_shape[0] * unit / shape[0]
+
         channels = np.moveaxis(badness, -1, 0)
+        if not self.options.class_maps:
+            channels = channels[:1]
         shape = geometry.micrograph_shape if self.options.full_size else geometry.working_shape
         if self.options.full_size:
             from skimage.transform import resize
 
             channels = np.stack([resize(c, shape, order=1, mode="edge", anti_aliasing=False) for c in channels])
-        unit = pixel_size or 1.0
-        voxel = (geometry.micrograph_shape[1] * unit / shape[1], geometry.micrograph_shape[0] * unit / shape[0])
-        write_mask(paths["mask"], channels[0], voxel)
-        if len(channels) > 1:
-            write_mask(paths["classes"], channels[1:], voxel)
+        write_mask(paths["mask"], channels[0], voxel(shape))
+        if len(self.card.classes) > 1:
+            write_mask(paths["classes"], class_labels(badness), voxel(geometry.working_shape), dtype=np.int8)
+            if self.options.class_maps:
+                write_mask(paths["class_maps"], channels[1:], voxel(shape))
 
     def _summary(self, job: Job, geometry: Geometry, badness: np.ndarray, pixel_size: float | None,
                  scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:

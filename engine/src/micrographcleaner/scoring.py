@@ -2,6 +2,8 @@
 
 goodness = 1 - mean badness over the particle's disc (diameter = box size unless given), measured
 at the working resolution; distance = from the coordinate to the nearest bad pixel (badness >= 0.5).
+With a model that has classes, each bad pixel belongs to its most likely class (the label map):
+per-class distances and fractions follow it, so the classes share out the bad area exactly.
 Every coordinate gets a decision and a reason, so nothing is dropped without a trace.
 """
 from __future__ import annotations
@@ -42,12 +44,25 @@ class CoordinateScores:
         return len(self.goodness)
 
 
+def class_labels(badness: np.ndarray) -> np.ndarray:
+    """uint8 label map: 0 for a good pixel, else 1 + its most likely class (1 for a one-class model)."""
+    bad = badness[..., 0] >= BAD_LEVEL
+    if badness.shape[-1] == 1:
+        return bad.astype(np.uint8)
+    return np.where(bad, 1 + np.argmax(badness[..., 1:], axis=-1), 0).astype(np.uint8)
+
+
+def one_hot_classes(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class channels (H, W, n_classes) equivalent to a label map, for scoring a reused mask."""
+    return (labels[..., None] == np.arange(1, n_classes + 1)).astype(np.float32)
+
+
 def flagged_fractions(badness: np.ndarray, class_names: list[str]) -> dict[str, float]:
-    """Fraction of the micrograph flagged bad overall ('any') and per class."""
-    flagged = badness >= BAD_LEVEL
-    fractions = {ANY_CLASS: float(flagged[..., 0].mean())}
-    for channel, name in enumerate(class_names[1:], start=1):
-        fractions[name] = float(flagged[..., channel].mean())
+    """Fraction of the micrograph flagged bad overall ('any') and per class (by the label map)."""
+    labels = class_labels(badness)
+    fractions = {ANY_CLASS: float((labels > 0).mean())}
+    for label, name in enumerate(class_names[1:], start=1):
+        fractions[name] = float((labels == label).mean())
     return fractions
 
 
@@ -99,8 +114,9 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
     goodness = 1.0 - disc_mean(badness[..., 0], centres, diameter / 2.0 / scale)
     unit = scale * (pixel_size or 1.0)
     distance = distance_to_bad(badness[..., 0] >= BAD_LEVEL, centres, unit)
-    class_distance = {name: distance_to_bad(badness[..., channel] >= BAD_LEVEL, centres, unit)
-                      for channel, name in enumerate(class_names[1:], start=1)}
+    labels = class_labels(badness) if len(class_names) > 1 else None
+    class_distance = {name: distance_to_bad(labels == label, centres, unit)
+                      for label, name in enumerate(class_names[1:], start=1)}
 
     height, width = geometry.micrograph_shape
     outside = (xy[:, 0] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] < 0) | (xy[:, 1] > height - 1)
