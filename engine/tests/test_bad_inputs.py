@@ -460,3 +460,13 @@ def test_summary_line_and_no_tensorflow_chatter(tmp_path, model_path):
              and line.strip() and "%|" not in line]
     assert noise == [], noise
     assert "2 micrographs done, 0 failed; 7 coordinates:" in run.stdout and str(tmp_path / "out") in run.stdout
+
+
+def test_missing_tensorflow_says_how_to_install_it(tmp_path):
+    _inputs(tmp_path)
+    code = ("import sys; sys.modules['tensorflow'] = None; from micrographcleaner.cli import main; "
+            f"sys.exit(main(['predict', {str(tmp_path / 'mics')!r}, '--box-size', '32', '--output-dir', "
+            f"{str(tmp_path / 'out')!r}, '--gpus', 'cpu', '--quiet']))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "TensorFlow is not installed" in run.stderr and "micrographcleaner[cpu]" in run.stderr

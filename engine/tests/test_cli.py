@@ -170,6 +170,21 @@ def test_two_class_model_reports_classes(disc_mrc, two_class_model_path, tmp_pat
     assert len(read_coordinates(out / "rejected" / "disc.pos").xy) >= 2
 
 
+def test_two_class_rerun_reuses_the_label_map_with_the_same_scores(disc_mrc, two_class_model_path, tmp_path):
+    out = tmp_path / "out"
+    coords = write_pos(tmp_path / "disc.pos", INSIDE + OUTSIDE)
+    args = ["score", disc_mrc, "--coords", coords, "--box-size", BOX, "--output-dir", out, "--model",
+            two_class_model_path, "--min-distance", "class1=10", "--class-maps", "--quiet", "--gpus", "cpu"]
+    assert run(*args) == 0
+    first = (out / "disc.pos").read_text(), json.loads((out / "disc.json").read_text())
+    with mrcfile.open(out / "disc_class_maps.mrc") as mrc:
+        assert mrc.data.shape == (1, 320, 320) and mrc.data.dtype == np.float32
+    assert run(*args) == 0
+    second = (out / "disc.pos").read_text(), json.loads((out / "disc.json").read_text())
+    assert second[1]["mask_reused"] and second[0] == first[0]
+    assert second[1]["class_fractions"] == first[1]["class_fractions"]
+
+
 def test_legacy_model_runs_through_predict(legacy_model_path, tmp_path):
     image, _ = disc_micrograph((300, 400), [(100, 100, 40)], seed=2)
     mic = write_mrc(tmp_path / "small.mrc", image)
