@@ -132,8 +132,8 @@ def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False) ->
         manifest, jobs = read_manifest(manifest_path)
         options = options_from_manifest(manifest)
         gpus = parse_gpus(manifest.get("gpus", "all"))
-        check_output_dir(options.output_dir, [out for job in jobs for out in output_paths(options.output_dir, job.stem)],
-                         [job.micrograph for job in jobs], "output_dir")
+        outputs = [out for job in jobs for out in output_paths(options.output_dir, job.stem)]
+        check_output_dir(options.output_dir, outputs, [job.micrograph for job in jobs], "output_dir")
         results = run_on_devices(jobs, gpus, manifest.get("threads"), manifest.get("model"), options,
                                  manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
         entries = [result_entry(result, options.output_dir)

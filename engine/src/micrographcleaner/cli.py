@@ -264,7 +264,7 @@ def _report(results: list[Result]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def summary_line(results: list[Result], coordinates: list[CoordinateScores], where: Iterable[Path]) -> str:
+def summary_line(results: list[Result], coordinates: list[CoordinateScores], output_dir: Path) -> str:
     """One line for the end of a run: micrographs done/failed, coordinates accepted/rejected, outputs."""
     failed = sum(not result.ok for result in results)
     line = f"{len(results) - failed} micrographs done, {failed} failed"
@@ -272,7 +272,7 @@ def summary_line(results: list[Result], coordinates: list[CoordinateScores], whe
         accepted = sum(int(scores.accepted.sum()) for scores in coordinates)
         total = sum(len(scores) for scores in coordinates)
         line += f"; {total} coordinates: {accepted} accepted, {total - accepted} rejected"
-    return line + "; outputs in " + ", ".join(str(path) for path in dict.fromkeys(where))
+    return f"{line}; outputs in {output_dir}"
 
 
 def score_columns(scores) -> dict[str, np.ndarray]:
@@ -376,7 +376,7 @@ def predict_command(args: argparse.Namespace) -> int:
     results = list(run_jobs(jobs, args, options))
     status = _report(results)
     if not args.quiet:
-        print(summary_line(results, [], [args.output_dir]))
+        print(summary_line(results, [], args.output_dir))
     return status
 
 
@@ -387,13 +387,13 @@ def score_command(args: argparse.Namespace) -> int:
     options = _options(args, rule)
     micrographs = unique_by_name(expand_micrographs(args.micrographs))
     coordinate_files = unique_by_name(list_coordinate_files(args.coords), name=lambda path: path.name)
-    outputs = [out for mic in micrographs for out in output_paths(args.output_dir, mic.stem)]
-    outputs += [out for path in coordinate_files for out in scored_paths(args.output_dir, path.name)]
-    check_output_dir(args.output_dir, outputs, micrographs + coordinate_files, "--output-dir")
     try:
         mapping = read_mapping_file(args.mapping) if args.mapping else None
     except CoordinateFileError as error:
         raise UsageError(str(error)) from None
+    outputs = [out for mic in micrographs for out in output_paths(args.output_dir, mic.stem)]
+    outputs += [out for path in coordinate_files for out in scored_paths(args.output_dir, path.name)]
+    check_output_dir(args.output_dir, outputs, micrographs + coordinate_files, "--output-dir")
     plan = plan_coordinates(micrographs, coordinate_files, mapping, args.pixel_size)
     for line in plan.warnings:
         print(f"WARNING {line}", file=sys.stderr)
@@ -414,13 +414,12 @@ def score_command(args: argparse.Namespace) -> int:
         print(f"FAILED {message}", file=sys.stderr)
     status = _report(results)
     if not args.quiet:
-        print(summary_line(results, scored, [args.output_dir]))
+        print(summary_line(results, scored, args.output_dir))
     return EXIT_FAILED if failed else status
 
 
 def batch_command(args: argparse.Namespace) -> int:
     from .batch import run_manifest
-
 
     return run_manifest(args.manifest, args.result, quiet=args.quiet)
 

@@ -4,8 +4,10 @@ Same flags and outputs: full-size masks ``<predictedMaskDir>/<mic>.mrc`` (reused
 surviving coordinates in ``<outputCoordsDir>/<file>`` with a ``goodRegionScore`` column,
 ``--deepThr`` as a badness threshold and ``--sizeThr`` as the failed-prediction guard.
 What changes: scores cover the particle's box instead of a fixed 16x16 px window; rejected
-coordinates are kept in ``<outputCoordsDir>/rejected/`` instead of being lost; output coordinates
-keep the input file's values (``-s`` only rescales them for scoring); nothing is downloaded.
+coordinates are kept in ``<outputCoordsDir>/rejected/`` instead of being lost (those of a
+micrograph that failed too); one unreadable coordinate file fails alone; output coordinates keep
+the input file's values (``-s`` only rescales them for scoring); nothing is downloaded. Failures
+and exit statuses are those of ``micrographcleaner``.
 """
 from __future__ import annotations
 
@@ -71,8 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    micrographs = unique_by_name(expand_micrographs(
-        match for item in args.inputMicsPath for match in (sorted(glob.glob(item)) if glob.has_magic(item) else [item])))
+    patterns = [sorted(glob.glob(item)) if glob.has_magic(item) else [item] for item in args.inputMicsPath]
+    micrographs = unique_by_name(expand_micrographs(match for matches in patterns for match in matches))
     with tempfile.TemporaryDirectory() as scratch:
         mask_dir = Path(args.predictedMaskDir) if args.predictedMaskDir else Path(scratch)
         options = CleaningOptions(box_size=args.boxSize, output_dir=mask_dir, full_size=True, mask_suffix="",
