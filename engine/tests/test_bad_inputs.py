@@ -364,6 +364,13 @@ CASES["batch duplicate keys"] = lambda d, model: _manifest(d, model, 2, "share t
 CASES["batch fewer ids than x/y"] = lambda d, model: _manifest(
     d, model, 2, "2 x, 2 y and 1 ids", entries={0: {"coordinates": {"id": [1], "x": [1.0, 2.0], "y": [1.0, 2.0]}}})
 CASES["batch box size nan"] = lambda d, model: _manifest(d, model, 2, "box_size must be a finite", box_size="nan")
+CASES["batch box size text"] = lambda d, model: _manifest(d, model, 2, "box_size must be a finite number, got 'big'",
+                                                          box_size="big")
+CASES["batch min distance text"] = lambda d, model: _manifest(d, model, 2, "any must be a finite number",
+                                                              min_distance={"any": "far"})
+CASES["batch negative threads"] = lambda d, model: _manifest(d, model, 2, "threads must be", threads=-3)
+CASES["batch output_dir is a file"] = lambda d, model: (
+    (d / "file").write_text(""), _manifest(d, model, 2, "is not a folder", output_dir=str(d / "file")))[1]
 CASES["batch missing micrograph"] = lambda d, model: _manifest(d, model, 3, "c.mrc: file not found",
                                                                entries={1: {"path": str(d / "mics" / "c.mrc")}})
 

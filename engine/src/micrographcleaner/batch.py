@@ -19,6 +19,7 @@ interruption are reused when the same manifest is run again.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -86,16 +87,24 @@ def _job(path: Path, number: int, entry: dict) -> Job:
                payload={"id": entry.get("id"), "coordinate_ids": ids})
 
 
+def _number(manifest: dict, name: str, default: float | None = None) -> float | None:
+    return check_number(name, manifest.get(name, default), -math.inf)
+
+
 def options_from_manifest(manifest: dict) -> CleaningOptions:
-    rule = ScoringRule(manifest.get("threshold"), dict(manifest.get("min_distance") or {}))
-    options = CleaningOptions(box_size=float(manifest["box_size"]), output_dir=Path(manifest["output_dir"]),
-                              particle_diameter=manifest.get("particle_diameter"), rule=rule,
+    """The cleaning options of a manifest, every number checked (named as in the manifest)."""
+    limits = manifest.get("min_distance") or {}
+    if not isinstance(limits, dict):
+        raise OptionError(f"min_distance must be an object of class: distance, got {limits!r}")
+    rule = ScoringRule(_number(manifest, "threshold"), {name: _number(limits, name) for name in limits})
+    options = CleaningOptions(box_size=_number(manifest, "box_size"), output_dir=Path(manifest["output_dir"]),
+                              particle_diameter=_number(manifest, "particle_diameter"), rule=rule,
                               full_size=bool(manifest.get("full_size", False)),
                               thumbnails=bool(manifest.get("thumbnails", False)),
                               write_masks=bool(manifest.get("save_masks", True)),
                               class_maps=bool(manifest.get("class_maps", False)),
-                              extra_downsampling=float(manifest.get("extra_downsampling", 1.0)))
-    options.check()
+                              extra_downsampling=_number(manifest, "extra_downsampling", 1.0))
+    options.check(lambda name: name if name != "min_distance" else "min_distance of")
     check_number("threads", manifest.get("threads"), 0)
     check_number("batch_size", manifest.get("batch_size"), 0)
     return options

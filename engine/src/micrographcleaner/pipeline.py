@@ -39,17 +39,21 @@ class OptionError(ValueError):
     """An option that cannot work, found before any micrograph is touched; the message names it."""
 
 
-def check_number(name: str, value: float | None, low: float, high: float = math.inf, *,
-                 low_allowed: bool = False) -> None:
-    """Refuse NaN, infinities and values outside (low, high] ([low, high] with ``low_allowed``)."""
+def check_number(name: str, value, low: float, high: float = math.inf, *, low_allowed: bool = False) -> float | None:
+    """``value`` as a float; refuses text, NaN, infinities and values outside (low, high] ([low, high]
+    with ``low_allowed``). None stays None (not given)."""
     if value is None:
-        return
-    number = float(value)
-    fits = math.isfinite(number) and (number >= low if low_allowed else number > low) and number <= high
-    if not fits:
-        bound = f"{'at least' if low_allowed else 'greater than'} {low:g}"
-        bound += f" and at most {high:g}" if math.isfinite(high) else ""
-        raise OptionError(f"{name} must be a finite number {bound}, got {value!r}")
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and (number >= low if low_allowed else number > low) and number <= high):
+        bounds = [f"{'at least' if low_allowed else 'greater than'} {low:g}"] if math.isfinite(low) else []
+        bounds += [f"at most {high:g}"] if math.isfinite(high) else []
+        raise OptionError(f"{name} must be a finite number{' ' + ' and '.join(bounds) if bounds else ''}, "
+                          f"got {value!r}")
+    return number
 
 
 @dataclass
