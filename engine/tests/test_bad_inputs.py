@@ -308,13 +308,13 @@ def _rows(name: str, text: str) -> Callable[[Path, Path], Case]:
             if old.stem == "b":
                 old.unlink()
         (d / "picks" / name).write_text(text)
-        return _scored(d, model, 0, f"{name}: 1 unreadable rows rejected: row 2")
+        return _scored(d, model, 0, f"{name}: 1 unreadable row rejected: row 2")
     return make
 
 
 CASES["row with NaN in .pos"] = lambda d, model: (
     _pos(d / "picks" / "a.pos", ["60 60", "nan 55", "150 150"]),
-    _scored(d, model, 0, "a.pos: 1 unreadable rows rejected: row 2"))[1]
+    _scored(d, model, 0, "a.pos: 1 unreadable row rejected: row 2"))[1]
 CASES["row with text in .star"] = _rows("b.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
                                                   "60 60\nsixty 60\n150 150\n")
 CASES["short row in .star"] = _rows("b.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"

@@ -338,7 +338,8 @@ def plan_coordinates(micrographs: list[Path], coordinate_files: list[Path], mapp
             continue
         if tables[path].unreadable:
             rows = [f"row {index + 1} ({why})" for index, why in sorted(tables[path].unreadable.items())]
-            plan.warnings.append(f"{path}: {len(rows)} unreadable rows rejected: " + ", ".join(rows[:3])
+            plan.warnings.append(f"{path}: {len(rows)} unreadable row{'s' if len(rows) > 1 else ''} rejected: "
+                                 + ", ".join(rows[:3])
                                  + (", ..." if len(rows) > 3 else ""))
     matched = set(matches.values())
     for path in coordinate_files:
