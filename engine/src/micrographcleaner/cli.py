@@ -486,14 +486,12 @@ COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_c
             "simulate": simulate_command, "evaluate": evaluate_command}
 
 
-def quiet_tensorflow(verbose: bool, whole_program: bool) -> None:
-    """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal unless asked for.
+def quiet_tensorflow(whole_program: bool) -> None:
+    """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal.
 
     Some of them ignore TF_CPP_MIN_LOG_LEVEL, so when this is the whole program (not a call from
     Python) the process's stderr descriptor goes to /dev/null and Python's sys.stderr keeps the terminal.
     """
-    if verbose:
-        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if whole_program:
         sys.stderr.flush()
@@ -513,8 +511,13 @@ def missing_tensorflow(error: ModuleNotFoundError) -> str | None:
 
 
 def run_command(prog: str, command, args: argparse.Namespace, whole_program: bool = False) -> int:
-    """Run ``command(args)``; a usage error, or TensorFlow missing, is one line and exit status 2."""
-    quiet_tensorflow(getattr(args, "verbose", False), whole_program)
+    """Run ``command(args)``; a usage error, or TensorFlow missing, is one line and exit status 2.
+
+    Commands with a --verbose flag (predict, score, batch, cleanMics) hide TensorFlow's start-up lines
+    unless it is given; the others (train, simulate, evaluate) leave TensorFlow's logging alone.
+    """
+    if getattr(args, "verbose", True) is False:
+        quiet_tensorflow(whole_program)
     try:
         return command(args)
     except UsageError as error:
