@@ -163,10 +163,26 @@ def test_two_class_model_reports_classes(disc_mrc, two_class_model_path, tmp_pat
                two_class_model_path, "--min-distance", "class1=10", "--quiet", "--gpus", "cpu") == 0
     summary = json.loads((out / "disc.json").read_text())
     assert set(summary["class_fractions"]) == {"class1"}
-    with mrcfile.open(out / "disc_classes.mrc") as mrc:
-        assert mrc.data.shape == (1, 320, 320)
+    with mrcfile.open(out / "disc_classes.mrc") as mrc:  # one byte per working pixel: 0 good, 1 class1
+        assert mrc.data.shape == (320, 320) and mrc.data.dtype == np.int8 and set(np.unique(mrc.data)) <= {0, 1}
+    assert not (out / "disc_class_maps.mrc").exists()  # per-class floats only with --class-maps
     assert "_distanceToClass1" in (out / "disc.pos").read_text()
     assert len(read_coordinates(out / "rejected" / "disc.pos").xy) >= 2
+
+
+def test_two_class_rerun_reuses_the_label_map_with_the_same_scores(disc_mrc, two_class_model_path, tmp_path):
+    out = tmp_path / "out"
+    coords = write_pos(tmp_path / "disc.pos", INSIDE + OUTSIDE)
+    args = ["score", disc_mrc, "--coords", coords, "--box-size", BOX, "--output-dir", out, "--model",
+            two_class_model_path, "--min-distance", "class1=10", "--class-maps", "--quiet", "--gpus", "cpu"]
+    assert run(*args) == 0
+    first = (out / "disc.pos").read_text(), json.loads((out / "disc.json").read_text())
+    with mrcfile.open(out / "disc_class_maps.mrc") as mrc:
+        assert mrc.data.shape == (1, 320, 320) and mrc.data.dtype == np.float32
+    assert run(*args) == 0
+    second = (out / "disc.pos").read_text(), json.loads((out / "disc.json").read_text())
+    assert second[1]["mask_reused"] and second[0] == first[0]
+    assert second[1]["class_fractions"] == first[1]["class_fractions"]
 
 
 def test_legacy_model_runs_through_predict(legacy_model_path, tmp_path):

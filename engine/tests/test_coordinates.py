@@ -232,12 +232,6 @@ def test_write_rejects_wrong_lengths(tmp_path: Path) -> None:
         ("missing.pos", None, "file not found"),
         ("a.xyz", "1 2\n", "unknown coordinate file extension"),
         ("a.star", "data_\nloop_\n_rlnAngleRot #1\n10\n", "no coordinate columns"),
-        ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3\n", "non-numeric"),
-        ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3 inf\n", "non-finite"),
-        ("a.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 two\n", "non-numeric"),
-        ("a.txt", "x y\n1 2\n3 four\n", "non-numeric"),
-        ("a.txt", "1 2\n3 4 5\n", "columns"),
-        ("a.box", "1 2 3\n", "at least 4 columns"),
     ],
 )
 def test_errors_name_the_file(tmp_path: Path, name: str, text: str | None, reason: str) -> None:
@@ -247,6 +241,36 @@ def test_errors_name_the_file(tmp_path: Path, name: str, text: str | None, reaso
     with pytest.raises(CoordinateFileError, match=reason) as caught:
         read_coordinates(path)
     assert str(caught.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    "name, text, bad, reason",
+    [
+        ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3\n", 1, "non-numeric"),
+        ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3 inf\n", 1, "non-finite"),
+        ("a.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 two\n3 4\n", 0, "non-numeric"),
+        ("a.txt", "x y\n1 2\n3 four\n", 1, "non-numeric"),
+        ("a.txt", "1 2\n3 4 5\n", 1, "3 values, expected 2"),
+        ("a.csv", "x,y\n1,2\n3\n", 1, "1 values, expected 2"),
+        ("a.box", "1 2 3 3\n1 2 3\n", 1, "3 values, expected 4"),
+        ("a.box", "1 2 4 4\nx 2 4 4\n", 1, "non-numeric"),
+    ],
+)
+def test_unreadable_rows_are_kept_and_named(tmp_path: Path, name: str, text: str, bad: int, reason: str) -> None:
+    """A bad row is NaN with its reason; the file's other rows stay usable and every row is written back."""
+    path = _write(tmp_path / name, text)
+    table = read_coordinates(path)
+    assert list(table.unreadable) == [bad] and reason in table.unreadable[bad]
+    assert np.isnan(table.xy[bad]).all() and np.isfinite(np.delete(table.xy, bad, axis=0)).all()
+    write_coordinates(table, tmp_path / "out" / name, extra_columns={"score": np.zeros(len(table.xy))})
+    assert len(read_coordinates(tmp_path / "out" / name).xy) == len(table.xy)
+
+
+def test_empty_file_has_no_coordinates(tmp_path: Path) -> None:
+    table = read_coordinates(_write(tmp_path / "a.star", ""))
+    assert table.xy.shape == (0, 2)
+    write_coordinates(table, tmp_path / "b.star", extra_columns={"score": np.zeros(0)})
+    assert (tmp_path / "b.star").read_text() == ""
 
 
 @pytest.mark.parametrize(

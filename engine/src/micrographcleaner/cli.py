@@ -1,42 +1,95 @@
 """The ``micrographcleaner`` command: predict, score, batch; simulate, train, evaluate.
 
-Exit status: 0 when every micrograph was processed, 2 for a usage error, 3 when some micrographs
-failed (each listed on stderr with its reason; the others still completed).
+Inputs are never written to; every input coordinate ends in exactly one output (accepted or
+rejected). Exit status: 0 when every input was processed, 2 for a usage error (found before any
+work: bad option, unusable model or output folder, an output that would replace an input), 3 when
+some inputs failed (each listed on stderr, one line with the file and the problem; the others
+still completed).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from .images import MICROGRAPH_SUFFIXES
-from .pipeline import CleaningOptions, Job, Result
+from .pipeline import CleaningOptions, Job, OptionError, Result, check_number
 from .prediction import AUGMENTATIONS
-from .scoring import ANY_CLASS, ScoringRule
+from .scoring import ANY_CLASS, CoordinateScores, ScoringRule, failed_scores
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+OUTPUT_SUFFIXES = ("_mask", "_classes", "_class_maps")  # the engine's own images, beside a <stem>.json
 
 
 class UsageError(Exception):
     pass
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _own_output(path: Path) -> bool:
+    """A mask or class map this engine wrote (it has its <stem>.json beside it), not a micrograph."""
+    return any(path.stem.endswith(suffix) and path.with_name(path.stem[:-len(suffix)] + ".json").is_file()
+               for suffix in OUTPUT_SUFFIXES)
+
+
 def expand_micrographs(items: Iterable[str]) -> list[Path]:
-    """Files, folders (their .mrc/.tif files) and .txt lists of paths, in the order given."""
+    """Files, folders (their .mrc/.tif files, not masks written there) and .txt lists, in the order given."""
     found: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in MICROGRAPH_SUFFIXES)
+            found += sorted(p for p in path.iterdir()
+                            if p.suffix.lower() in MICROGRAPH_SUFFIXES and p.is_file() and not _own_output(p))
         elif path.suffix == ".txt" and path.is_file():
             found += [Path(line.strip()) for line in path.read_text().splitlines()
                       if line.strip() and not line.startswith("#")]
         else:
             found.append(path)  # a missing file is reported as that micrograph's failure
     return found
+
+
+def unique_by_name(paths: list[Path], name=lambda path: path.stem) -> list[Path]:
+    """Each file once; two files of the same name from different folders would share their outputs."""
+    seen: dict[str, Path] = {}
+    unique = []
+    for path in paths:
+        first = seen.setdefault(name(path), path)
+        if first is path:
+            unique.append(path)
+        elif first.resolve() != path.resolve():
+            raise UsageError(f"{first} and {path} have the same name, so their outputs would overwrite each "
+                             "other; rename one or run them separately")
+    return unique
+
+
+def check_output_dir(output_dir: Path, outputs: Iterable[Path], inputs: Iterable[Path], flag: str) -> None:
+    """Refuse an output folder that cannot be written, or where an output would replace an input."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"{flag} {output_dir}: exists and is not a folder")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {output_dir}: cannot write there ({error.strerror or error})") from None
+    protected = {path.resolve() for path in inputs if path.exists()}
+    for output in outputs:
+        if output.resolve() in protected:
+            raise UsageError(f"{flag} {output_dir}: writing {output} would replace an input; "
+                             "choose another output folder")
 
 
 def parse_min_distance(values: Sequence[str] | None) -> dict[str, float]:
@@ -63,7 +116,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-size", action="store_true", help="write masks at the micrograph's size "
                         "(default: working size, with the header's voxel size covering the same extent)")
     parser.add_argument("--thumbnails", action="store_true", help="also write <stem>.png quality-control pictures")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--class-maps", action="store_true", help="models with classes: also write "
+                        "<stem>_class_maps.mrc, one float32 map per class (the label map <stem>_classes.mrc is "
+                        "always written)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
 
 
 def _add_micrograph_options(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +136,7 @@ def _add_micrograph_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="micrographcleaner", description=__doc__.splitlines()[0])
+    parser = Parser(prog="micrographcleaner", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     predict = commands.add_parser("predict", help="write <stem>_mask.mrc and <stem>.json per micrograph")
@@ -101,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("manifest", type=Path)
     batch.add_argument("--result", type=Path, required=True)
     batch.add_argument("--quiet", action="store_true")
+    batch.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
 
     train = commands.add_parser("train", help="train a model on simulated scenes and/or labelled micrographs")
     train.add_argument("output_dir", type=Path, metavar="DIR",
@@ -155,27 +213,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace, rule: ScoringRule) -> CleaningOptions:
-    if args.box_size <= 0:
-        raise UsageError(f"--box-size must be positive, got {args.box_size:g}")
-    return CleaningOptions(box_size=args.box_size, output_dir=args.output_dir,
-                           particle_diameter=args.particle_diameter, rule=rule, full_size=args.full_size,
-                           thumbnails=args.thumbnails, extra_downsampling=args.extra_downsampling)
+    """The cleaning options, every number checked before any work starts."""
+    options = CleaningOptions(box_size=args.box_size, output_dir=args.output_dir,
+                              particle_diameter=args.particle_diameter, rule=rule, full_size=args.full_size,
+                              thumbnails=args.thumbnails, extra_downsampling=args.extra_downsampling,
+                              class_maps=args.class_maps)
+    try:
+        options.check(lambda name: "--" + name.replace("_", "-"))
+        check_number("--pixel-size", args.pixel_size, 0)
+        check_number("--threads", args.threads, 0)
+        check_number("--batch-size", args.batch_size, 0)
+    except OptionError as error:
+        raise UsageError(str(error)) from None
+    return options
+
+
+def output_paths(output_dir: Path, stem: str, mask_suffix: str = "_mask") -> list[Path]:
+    """What a micrograph may write into the output folder (see pipeline.Cleaner.paths)."""
+    suffixes = (f"{mask_suffix}.mrc", "_classes.mrc", "_class_maps.mrc", ".json", ".png")
+    return [output_dir / f"{stem}{suffix}" for suffix in suffixes]
 
 
 def run_jobs(jobs: list[Job], args: argparse.Namespace, options: CleaningOptions) -> Iterable[Result]:
+    """Results in order; a model or option that cannot work is a usage error raised before the first."""
     from tqdm import tqdm
 
-    from .devices import parse_gpus
+    from .devices import DeviceError, parse_gpus
     from .model_files import ModelFileError, resolve_model_path
     from .pipeline import run_on_devices
 
     try:
         model_path = resolve_model_path(args.model)
-    except ModelFileError as error:
+        gpus = parse_gpus(args.gpus)
+    except (ModelFileError, DeviceError) as error:
         raise UsageError(str(error)) from None
-    results = run_on_devices(jobs, parse_gpus(args.gpus), args.threads, model_path, options,
-                             args.tta, args.batch_size)
-    yield from tqdm(results, total=len(jobs), unit="mic", disable=args.quiet, file=sys.stderr)
+    results = run_on_devices(jobs, gpus, args.threads, model_path, options, args.tta, args.batch_size)
+    try:
+        yield from tqdm(results, total=len(jobs), unit="mic", disable=args.quiet, file=sys.stderr)
+    except (ModelFileError, OptionError) as error:
+        raise UsageError(str(error)) from None
 
 
 def _report(results: list[Result]) -> int:
@@ -191,6 +267,17 @@ def _report(results: list[Result]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def summary_line(results: list[Result], coordinates: list[CoordinateScores], output_dir: Path) -> str:
+    """One line for the end of a run: micrographs done/failed, coordinates accepted/rejected, outputs."""
+    failed = sum(not result.ok for result in results)
+    line = f"{len(results) - failed} micrographs done, {failed} failed"
+    if coordinates:
+        accepted = sum(int(scores.accepted.sum()) for scores in coordinates)
+        total = sum(len(scores) for scores in coordinates)
+        line += f"; {total} coordinates: {accepted} accepted, {total - accepted} rejected"
+    return f"{line}; outputs in {output_dir}"
+
+
 def score_columns(scores) -> dict[str, np.ndarray]:
     """The columns added to coordinate files: goodness, distance to bad regions (and per class)."""
     columns = {"goodRegionScore": scores.goodness, "distanceToBad": scores.distance}
@@ -199,70 +286,140 @@ def score_columns(scores) -> dict[str, np.ndarray]:
     return columns
 
 
-def write_scored_coordinates(table, scores, output_dir: Path, columns: dict | None = None) -> tuple[Path, Path]:
-    """Accepted rows to DIR/<name>, rejected rows to DIR/rejected/<name>, both with their scores."""
+def scored_paths(output_dir: Path, name: str) -> tuple[Path, Path]:
+    """Where a coordinate file's accepted and rejected rows go."""
+    return output_dir / name, output_dir / "rejected" / name
+
+
+def write_scored_coordinates(table, scores, output_dir: Path, columns: dict | None = None) -> str | None:
+    """Accepted rows to DIR/<name>, rejected rows to DIR/rejected/<name>, both with their scores.
+
+    Returns None, or the one-line failure when the files could not be written.
+    """
     from .coordinates import write_coordinates
 
-    accepted_path = output_dir / table.path.name
-    rejected_path = output_dir / "rejected" / table.path.name
-    rejected_path.parent.mkdir(parents=True, exist_ok=True)
+    accepted_path, rejected_path = scored_paths(output_dir, table.path.name)
     columns = score_columns(scores) if columns is None else columns
-    write_coordinates(table, accepted_path, keep=scores.accepted, extra_columns=columns)
-    write_coordinates(table, rejected_path, keep=~scores.accepted, extra_columns=columns)
-    return accepted_path, rejected_path
+    try:
+        write_coordinates(table, accepted_path, keep=scores.accepted, extra_columns=columns)
+        write_coordinates(table, rejected_path, keep=~scores.accepted, extra_columns=columns)
+    except OSError as error:
+        return f"{table.path}: cannot write its scored coordinates to {output_dir} ({error.strerror or error})"
+    return None
+
+
+@dataclass
+class CoordinatePlan:
+    """Coordinate files paired with micrographs, and what went wrong with the others."""
+
+    jobs: list[Job]
+    failed: list[str] = field(default_factory=list)  # one line per coordinate file that failed
+    orphans: list = field(default_factory=list)  # readable tables that match no micrograph
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan_coordinates(micrographs: list[Path], coordinate_files: list[Path], mapping: dict[str, str] | None,
+                     pixel_size: float | None = None, divide_by: float = 1.0) -> CoordinatePlan:
+    """One job per micrograph (with its coordinates, divided by ``divide_by``, when it has a readable file).
+
+    An unreadable coordinate file fails alone (its micrograph is still predicted); a file that matches
+    no micrograph fails too, its rows going to rejected/ when it can be read.
+    """
+    from .coordinates import CoordinateFileError, match_coordinate_files, read_coordinates
+
+    try:
+        matches = match_coordinate_files(micrographs, coordinate_files, mapping)
+    except CoordinateFileError as error:
+        raise UsageError(str(error)) from None
+    plan = CoordinatePlan([])
+    tables, errors = {}, {}
+    for path in coordinate_files:
+        try:
+            tables[path] = read_coordinates(path)
+        except CoordinateFileError as error:
+            errors[path] = str(error)
+            continue
+        if tables[path].unreadable:
+            rows = [f"row {index + 1} ({why})" for index, why in sorted(tables[path].unreadable.items())]
+            plan.warnings.append(f"{path}: {len(rows)} unreadable row{'s' if len(rows) > 1 else ''} rejected: "
+                                 + ", ".join(rows[:3])
+                                 + (", ..." if len(rows) > 3 else ""))
+    matched = set(matches.values())
+    for path in coordinate_files:
+        if path in matched:
+            plan.failed += [errors[path]] if path in errors else []
+        elif path in tables:
+            plan.orphans.append(tables[path])
+            plan.failed.append(f"{path}: no micrograph matches this coordinate file; its "
+                               f"{len(tables[path].xy)} coordinates are written to rejected/")
+        else:
+            plan.failed.append(f"{errors[path]}; and no micrograph matches it")
+    for micrograph in micrographs:
+        table = tables.get(matches.get(micrograph))
+        if table is None:
+            if micrograph not in matches:
+                plan.warnings.append(f"{micrograph}: no coordinate file; only its mask is predicted")
+            plan.jobs.append(Job(micrograph, pixel_size=pixel_size))
+        else:
+            plan.jobs.append(Job(micrograph, xy=table.xy / divide_by, pixel_size=pixel_size, payload=table))
+    return plan
+
+
+def list_coordinate_files(items: Iterable[str]) -> list[Path]:
+    """Files as given; folders give their files (not subfolders such as rejected/)."""
+    return [path for item in items for path in
+            (sorted(q for q in Path(item).iterdir() if q.is_file()) if Path(item).is_dir() else [Path(item)])]
 
 
 def predict_command(args: argparse.Namespace) -> int:
     options = _options(args, ScoringRule())
-    jobs = [Job(path, pixel_size=args.pixel_size) for path in expand_micrographs(args.micrographs)]
-    return _report(list(run_jobs(jobs, args, options)))
+    micrographs = unique_by_name(expand_micrographs(args.micrographs))
+    check_output_dir(args.output_dir, [out for mic in micrographs for out in output_paths(args.output_dir, mic.stem)],
+                     micrographs, "--output-dir")
+    jobs = [Job(path, pixel_size=args.pixel_size) for path in micrographs]
+    results = list(run_jobs(jobs, args, options))
+    status = _report(results)
+    if not args.quiet:
+        print(summary_line(results, [], args.output_dir))
+    return status
 
 
 def score_command(args: argparse.Namespace) -> int:
-    from .coordinates import (
-        CoordinateFileError,
-        match_coordinate_files,
-        read_coordinates,
-        read_mapping_file,
-    )
+    from .coordinates import CoordinateFileError, read_mapping_file
 
     rule = ScoringRule(args.threshold, parse_min_distance(args.min_distance))
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise UsageError(f"--threshold must be within 0..1, got {args.threshold:g}")
     options = _options(args, rule)
-    micrographs = expand_micrographs(args.micrographs)
-    coordinate_files = [p for item in args.coords for p in
-                        (sorted(q for q in Path(item).iterdir() if q.is_file()) if Path(item).is_dir() else [Path(item)])]
+    micrographs = unique_by_name(expand_micrographs(args.micrographs))
+    coordinate_files = unique_by_name(list_coordinate_files(args.coords), name=lambda path: path.name)
     try:
         mapping = read_mapping_file(args.mapping) if args.mapping else None
-        matches = match_coordinate_files(micrographs, coordinate_files, mapping)
     except CoordinateFileError as error:
         raise UsageError(str(error)) from None
-    for unmatched in sorted(set(coordinate_files) - set(matches.values())):
-        print(f"WARNING {unmatched}: no micrograph matches this coordinate file", file=sys.stderr)
+    outputs = [out for mic in micrographs for out in output_paths(args.output_dir, mic.stem)]
+    outputs += [out for path in coordinate_files for out in scored_paths(args.output_dir, path.name)]
+    check_output_dir(args.output_dir, outputs, micrographs + coordinate_files, "--output-dir")
+    plan = plan_coordinates(micrographs, coordinate_files, mapping, args.pixel_size)
+    for line in plan.warnings:
+        print(f"WARNING {line}", file=sys.stderr)
 
-    jobs, unreadable = [], []
-    for micrograph in micrographs:
-        coordinate_file = matches.get(micrograph)
-        if coordinate_file is None:
-            print(f"WARNING {micrograph}: no coordinate file; only its mask is predicted", file=sys.stderr)
-            jobs.append(Job(micrograph, pixel_size=args.pixel_size))
-            continue
-        try:
-            table = read_coordinates(coordinate_file)
-        except CoordinateFileError as error:
-            unreadable.append(str(error))
-            continue
-        jobs.append(Job(micrograph, xy=table.xy, pixel_size=args.pixel_size, payload=table))
-    results = []
-    for result in run_jobs(jobs, args, options):
+    results, scored, failed = [], [], list(plan.failed)
+    for result in run_jobs(plan.jobs, args, options):
         if result.job.payload is not None:
-            write_scored_coordinates(result.job.payload, result.scores, args.output_dir)
+            scored.append(result.scores)
+            failure = write_scored_coordinates(result.job.payload, result.scores, args.output_dir)
+            failed += [failure] if failure else []
         results.append(result)
-    for message in unreadable:
+    for table in plan.orphans:
+        scores = failed_scores(len(table.xy), "no micrograph matches this coordinate file")
+        scored.append(scores)
+        failure = write_scored_coordinates(table, scores, args.output_dir)
+        failed += [failure] if failure else []
+    for message in failed:
         print(f"FAILED {message}", file=sys.stderr)
     status = _report(results)
-    return EXIT_FAILED if unreadable else status
+    if not args.quiet:
+        print(summary_line(results, scored, args.output_dir))
+    return EXIT_FAILED if failed else status
 
 
 def batch_command(args: argparse.Namespace) -> int:
@@ -341,12 +498,52 @@ COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_c
             "simulate": simulate_command, "evaluate": evaluate_command}
 
 
+def quiet_tensorflow(whole_program: bool) -> None:
+    """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal.
+
+    Some of them ignore TF_CPP_MIN_LOG_LEVEL, so when this is the whole program (not a call from
+    Python) the process's stderr descriptor goes to /dev/null and Python's sys.stderr keeps the terminal.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if whole_program:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        silent = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(silent, 2)
+        os.close(silent)
+        sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+
+
+def missing_tensorflow(error: ModuleNotFoundError) -> str | None:
+    """The install hint when TensorFlow (or Keras) is what is missing."""
+    if (error.name or "").split(".")[0] not in ("tensorflow", "keras"):
+        return None
+    return ("TensorFlow is not installed in this environment; install the engine with it: "
+            "pip install 'micrographcleaner[cpu]' (or '[gpu]' for NVIDIA GPUs)")
+
+
+def run_command(prog: str, command, args: argparse.Namespace, whole_program: bool = False) -> int:
+    """Run ``command(args)``; a usage error, or TensorFlow missing, is one line and exit status 2.
+
+    Commands with a --verbose flag (predict, score, batch, cleanMics) hide TensorFlow's start-up lines
+    unless it is given; the others (train, simulate, evaluate) leave TensorFlow's logging alone.
+    """
+    if getattr(args, "verbose", True) is False:
+        quiet_tensorflow(whole_program)
+    try:
+        return command(args)
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+    except ModuleNotFoundError as error:
+        hint = missing_tensorflow(error)
+        if hint is None:
+            raise
+        print(f"{prog}: error: {hint}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in a trained model's card
-    try:
-        return COMMANDS[args.command](args)
-    except UsageError as error:
-        print(f"micrographcleaner {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_command(f"micrographcleaner {args.command}", COMMANDS[args.command], args, argv is None)

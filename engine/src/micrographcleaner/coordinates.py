@@ -3,6 +3,8 @@
 Cleaning a micrograph means scoring its particles and writing them back, so every
 reader here keeps enough of the original file (blocks, columns, delimiter, header)
 to write the same file again with some rows dropped and a few columns added.
+A row that cannot be read (text or NaN in a coordinate, too few or too many values) does
+not sink its file: it is kept, with NaN centres, so that it can be rejected with its reason.
 """
 
 from __future__ import annotations
@@ -101,13 +103,17 @@ class _TextContent:
 
 @dataclass
 class CoordinateTable:
-    """Particle centres of one coordinate file plus what is needed to write it back."""
+    """Particle centres of one coordinate file plus what is needed to write it back.
+
+    Rows that could not be read have NaN centres; ``unreadable`` says why, by row index.
+    """
 
     path: Path
     format: str
     xy: np.ndarray
     box_size: float | None = None
     _content: _StarContent | _TextContent | None = field(default=None, repr=False)
+    unreadable: dict[int, str] = field(default_factory=dict)
 
 
 def _star_column_name(fmt: str, name: str) -> str:
@@ -123,15 +129,22 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def _centres(path: Path, columns: list[object], what: str) -> np.ndarray:
-    """Convert raw x/y values to an (N, 2) float array, rejecting text and non-finite values."""
+def _number(value: object) -> float:
+    """A finite float, or NaN for text, blanks and non-finite values."""
     try:
-        xy = np.array([[float(value) for value in column] for column in columns], dtype=float).T
-    except (TypeError, ValueError) as exc:
-        raise _error(path, f"non-numeric {what} value ({exc})") from None
-    if not np.isfinite(xy).all():
-        raise _error(path, f"non-finite {what} value")
-    return xy
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+    return number if np.isfinite(number) else np.nan
+
+
+def _values(rows: list[list[object]], width: int, what: str, unreadable: dict[int, str]) -> np.ndarray:
+    """Rows of ``width`` raw values to an (N, width) float array; a row with a bad value is NaN and noted."""
+    values = np.array([[_number(value) for value in row] for row in rows], dtype=float).reshape(len(rows), width)
+    for index in np.flatnonzero(~np.isfinite(values).all(axis=1)):
+        unreadable.setdefault(int(index), f"non-numeric or non-finite {what} value")
+    values[list(unreadable)] = np.nan
+    return values
 
 
 def _read_star(path: Path, fmt: str) -> CoordinateTable:
@@ -155,8 +168,10 @@ def _read_star(path: Path, fmt: str) -> CoordinateTable:
         raise _error(path, f"several blocks hold coordinates ({listed})")
     block_name = (filled or candidates)[0]
     table = blocks[block_name]
-    xy = _centres(path, [table[x_name].tolist(), table[y_name].tolist()], "coordinate")
-    return CoordinateTable(path, fmt, xy, None, _StarContent(blocks, block_name))
+    unreadable: dict[int, str] = {}
+    xy = _values([list(row) for row in zip(table[x_name].tolist(), table[y_name].tolist())], 2,
+                 "coordinate", unreadable)
+    return CoordinateTable(path, fmt, xy, None, _StarContent(blocks, block_name), unreadable)
 
 
 def _is_number(token: str) -> bool:
@@ -168,9 +183,12 @@ def _is_number(token: str) -> bool:
 
 
 def _has_header(lines: list[list[str]]) -> bool:
-    """A first line is a header if it has text where the next line has numbers (or stands alone)."""
+    """A first line is a header if it has text where the next line has numbers (or stands alone).
+
+    A line with a number among its tokens is data (perhaps with a typo), never a header.
+    """
     first = lines[0]
-    if all(_is_number(token) for token in first):
+    if any(_is_number(token) for token in first):
         return False
     if len(lines) == 1:
         return True
@@ -191,11 +209,19 @@ def _parse_text(path: Path) -> _TextContent:
         delimiter = "\t" if any("\t" in line for line in data) else " "
         lines = [line.split() for line in data]
     header = lines.pop(0) if lines and _has_header(lines) else None
-    width = len(header) if header is not None else len(lines[0]) if lines else 0
-    for number, tokens in enumerate(lines, start=1):
-        if len(tokens) != width:
-            raise _error(path, f"data row {number} has {len(tokens)} columns, expected {width}")
     return _TextContent(delimiter, header, lines, comments)
+
+
+def _row_widths(content: _TextContent, needed: int) -> dict[int, str]:
+    """Rows whose width differs from the header's (or the most common one), or is below ``needed``."""
+    widths = [len(row) for row in content.rows]
+    if content.header is not None:
+        width = len(content.header)
+    else:
+        width = max(widths, key=widths.count) if widths else 0
+    if width < needed:
+        width = needed
+    return {index: f"{found} values, expected {width}" for index, found in enumerate(widths) if found != width}
 
 
 def _text_xy_columns(header: list[str] | None) -> tuple[int, int]:
@@ -210,18 +236,16 @@ def _text_xy_columns(header: list[str] | None) -> tuple[int, int]:
 
 def _read_text(path: Path, fmt: str) -> CoordinateTable:
     content = _parse_text(path)
-    needed = 4 if fmt == "box" else 2
-    if content.rows and len(content.rows[0]) < needed:
-        raise _error(path, f"expected at least {needed} columns, found {len(content.rows[0])}")
+    columns = tuple(range(4)) if fmt == "box" else _text_xy_columns(content.header)
+    unreadable = _row_widths(content, max(columns) + 1)
+    values = _values([[row[i] if i < len(row) else None for i in columns] for row in content.rows], len(columns),
+                     "box" if fmt == "box" else "coordinate", unreadable)
     if fmt == "box":
         # EMAN stores the lower-left corner and the box width and height.
-        corner_size = _centres(path, [[row[i] for row in content.rows] for i in range(4)], "box")
-        xy = corner_size[:, :2] + corner_size[:, 2:] / 2
-        box_size = float(np.median(corner_size[:, 2])) if len(xy) else None
-        return CoordinateTable(path, fmt, xy, box_size, content)
-    columns = _text_xy_columns(content.header)
-    xy = _centres(path, [[row[i] for row in content.rows] for i in columns], "coordinate")
-    return CoordinateTable(path, fmt, xy, None, content)
+        xy = values[:, :2] + values[:, 2:] / 2
+        sizes = values[np.isfinite(values[:, 2]), 2]
+        return CoordinateTable(path, fmt, xy, float(np.median(sizes)) if len(sizes) else None, content, unreadable)
+    return CoordinateTable(path, fmt, values, None, content, unreadable)
 
 
 def read_coordinates(path: str | Path) -> CoordinateTable:
@@ -230,7 +254,12 @@ def read_coordinates(path: str | Path) -> CoordinateTable:
     fmt = _format_of(path)
     if not path.is_file():
         raise _error(path, "file not found")
-    return _read_star(path, fmt) if fmt in _STAR_XY_COLUMNS else _read_text(path, fmt)
+    try:
+        if path.stat().st_size == 0:  # a picker's output for a micrograph without picks
+            return CoordinateTable(path, fmt, np.zeros((0, 2)), None, _TextContent(" ", None, []))
+        return _read_star(path, fmt) if fmt in _STAR_XY_COLUMNS else _read_text(path, fmt)
+    except OSError as error:
+        raise _error(path, f"cannot be read ({error.strerror or error})") from None
 
 
 def coordinates_from_array(

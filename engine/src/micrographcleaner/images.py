@@ -57,10 +57,13 @@ def read_micrograph(path: str | Path) -> Micrograph:
 
 
 def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
+    import warnings
+
     try:
-        with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+        with warnings.catch_warnings(record=True) as caught, mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+            warnings.simplefilter("always")
             if mrc.data is None:
-                raise MicrographError(path, "not a readable MRC file (no data block)")
+                raise MicrographError(path, _mrc_problem(path, mrc.header, [str(w.message) for w in caught]))
             data = mrc.data
             if data.ndim == 3 and data.shape[0] == 1:
                 data = data[0]
@@ -74,7 +77,25 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
         raise
     except (ValueError, OSError, EOFError) as error:
         raise MicrographError(path, f"not a readable MRC file ({error})") from error
-    return image, (pixel_size if pixel_size > 0 else None)
+    # a header may say 0 (unset), a negative or an infinite size: all mean "not known"
+    return image, (pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None)
+
+
+def _mrc_problem(path: Path, header, notes: list[str]) -> str:
+    """Why an MRC header came without a data block: unknown mode, or a file shorter than the header says."""
+    mode = int(header.mode)
+    try:
+        itemsize = mrcfile.utils.dtype_from_mode(mode).itemsize
+    except ValueError:
+        return f"not a readable MRC file (unknown data mode {mode})"
+    dims = [int(header.nx), int(header.ny), int(header.nz)]
+    needed = 1024 + int(header.nsymbt) + int(np.prod(dims, dtype=np.int64)) * itemsize
+    size = path.stat().st_size
+    if min(dims) < 1 or size < needed:
+        shape = "x".join(map(str, dims))
+        return (f"not a readable MRC file (shorter than its header says: {shape} pixels of mode {mode} need "
+                f"{needed} bytes, the file has {size})")
+    return f"not a readable MRC file (no data block{': ' + '; '.join(notes) if notes else ''})"
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
@@ -140,11 +161,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(temporary)
 
 
-def write_mask(path: str | Path, mask: np.ndarray, voxel_size: tuple[float, float]) -> None:
-    """Write a float32 mask; ``voxel_size`` is (x, y) in Angstrom so its extent matches the micrograph."""
+def write_mask(path: str | Path, mask: np.ndarray, voxel_size: tuple[float, float], dtype=np.float32) -> None:
+    """Write a mask (float32, or int8 for a label map: MRC mode 0, one byte per pixel); ``voxel_size``
+    is (x, y) in Angstrom so that its extent matches the micrograph."""
     with atomic_path(path) as temporary:
         with mrcfile.new(temporary, overwrite=True) as mrc:
-            mrc.set_data(np.ascontiguousarray(mask, dtype=np.float32))
+            mrc.set_data(np.ascontiguousarray(mask, dtype=dtype))
             mrc.voxel_size = (voxel_size[0], voxel_size[1], 1.0)
 
 

@@ -4,8 +4,10 @@ Same flags and outputs: full-size masks ``<predictedMaskDir>/<mic>.mrc`` (reused
 surviving coordinates in ``<outputCoordsDir>/<file>`` with a ``goodRegionScore`` column,
 ``--deepThr`` as a badness threshold and ``--sizeThr`` as the failed-prediction guard.
 What changes: scores cover the particle's box instead of a fixed 16x16 px window; rejected
-coordinates are kept in ``<outputCoordsDir>/rejected/`` instead of being lost; output coordinates
-keep the input file's values (``-s`` only rescales them for scoring); nothing is downloaded.
+coordinates are kept in ``<outputCoordsDir>/rejected/`` instead of being lost (those of a
+micrograph that failed too); one unreadable coordinate file fails alone; output coordinates keep
+the input file's values (``-s`` only rescales them for scoring); nothing is downloaded. Failures
+and exit statuses are those of ``micrographcleaner``.
 """
 from __future__ import annotations
 
@@ -18,9 +20,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .cli import EXIT_USAGE, _report, expand_micrographs, run_jobs, write_scored_coordinates
-from .coordinates import CoordinateFileError, match_coordinate_files, read_coordinates
-from .pipeline import CleaningOptions, Job
+from .cli import (EXIT_FAILED, CoordinatePlan, Parser, UsageError, _report, check_output_dir, expand_micrographs,
+                  list_coordinate_files, output_paths, plan_coordinates, run_command, run_jobs, scored_paths,
+                  unique_by_name, write_scored_coordinates)
+from .images import write_json
+from .pipeline import CleaningOptions, Job, OptionError, check_number, coordinate_counts
+from .scoring import failed_scores
 
 COORDINATE_SUFFIXES = (".pos", ".star", ".txt", ".tab", ".box")
 
@@ -33,7 +38,7 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cleanMics", description="Compute goodness scores for picked "
+    parser = Parser(prog="cleanMics", description="Compute goodness scores for picked "
                                      "coordinates and rule out bad ones (MicrographCleaner-compatible).")
     parser.add_argument("-i", "--inputMicsPath", nargs="+", required=True,
                         help="micrographs (.mrc/.tif), wildcards, a folder or a .txt list")
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preproDownsampleMic", type=float, default=1.0, help="extra downsampling")
     parser.add_argument("-g", "--gpus", default="0", help="GPU ids, 'all', or a negative number for the CPU")
     parser.add_argument("--download", nargs="*", help="not needed: the model ships with the package")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
     return parser
 
 
@@ -63,60 +69,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("either inputCoordsDir or predictedMaskDir (or both) must be provided")
     if (args.inputCoordsDir is None) != (args.outputCoordsDir is None):
         parser.error("inputCoordsDir and outputCoordsDir go together")
+    return run_command("cleanMics", _clean, args, argv is None)
 
-    micrographs = expand_micrographs(match for item in args.inputMicsPath
-                                     for match in (sorted(glob.glob(item)) if glob.has_magic(item) else [item]))
+
+def _clean(args: argparse.Namespace) -> int:
+    patterns = [sorted(glob.glob(item)) if glob.has_magic(item) else [item] for item in args.inputMicsPath]
+    micrographs = unique_by_name(expand_micrographs(match for matches in patterns for match in matches))
     with tempfile.TemporaryDirectory() as scratch:
         mask_dir = Path(args.predictedMaskDir) if args.predictedMaskDir else Path(scratch)
         options = CleaningOptions(box_size=args.boxSize, output_dir=mask_dir, full_size=True, mask_suffix="",
                                   extra_downsampling=args.preproDownsampleMic)
-        jobs = _jobs(micrographs, args)
-        if jobs is None:
-            return EXIT_USAGE
+        try:
+            options.check(lambda name: _FLAGS.get(name, name))
+            check_number("--downFactorCoords", args.downFactorCoords, 0)
+        except OptionError as error:
+            raise UsageError(str(error)) from None
+        check_output_dir(mask_dir, [out for mic in micrographs for out in output_paths(mask_dir, mic.stem, "")],
+                         micrographs, "--predictedMaskDir")
+        plan = _plan(micrographs, args)
         settings = argparse.Namespace(model=args.deepLearningModel, gpus=args.gpus, threads=None, tta="none",
                                       batch_size=8, quiet=False)
-        results = []
-        for result in run_jobs(jobs, settings, options):
-            if result.ok and result.job.payload is not None:
-                _write_legacy_coordinates(result, args)
+        results, failed = [], list(plan.failed)
+        for result in run_jobs(plan.jobs, settings, options):
+            if result.job.payload is not None:
+                failure = _write_legacy_coordinates(result, args, mask_dir)
+                failed += [failure] if failure else []
             results.append(result)
-    return _report(results)
+        for table in plan.orphans:
+            scores = failed_scores(len(table.xy), "no micrograph matches this coordinate file")
+            failure = write_scored_coordinates(table, scores, Path(args.outputCoordsDir),
+                                               {"goodRegionScore": scores.goodness})
+            failed += [failure] if failure else []
+    for message in failed:
+        print(f"FAILED {message}", file=sys.stderr)
+    status = _report(results)
+    return EXIT_FAILED if failed else status
 
 
-def _jobs(micrographs: list[Path], args: argparse.Namespace) -> list[Job] | None:
+_FLAGS = {"box_size": "--boxSize", "extra_downsampling": "--preproDownsampleMic"}
+
+
+def _plan(micrographs: list[Path], args: argparse.Namespace) -> CoordinatePlan:
     if args.inputCoordsDir is None:
-        return [Job(path) for path in micrographs]
-    files = sorted(p for p in Path(args.inputCoordsDir).iterdir() if p.suffix in COORDINATE_SUFFIXES)
-    try:
-        matches = match_coordinate_files(micrographs, files)
-        jobs = []
-        for path in micrographs:
-            table = read_coordinates(matches[path]) if path in matches else None
-            xy = None if table is None else table.xy / args.downFactorCoords
-            jobs.append(Job(path, xy=xy, payload=table))
-    except CoordinateFileError as error:
-        print(f"cleanMics: error: {error}", file=sys.stderr)
-        return None
-    if not matches:
-        print("cleanMics: error: there are no matching coordinate-micrograph files", file=sys.stderr)
-        return None
-    return jobs
+        return CoordinatePlan([Job(path) for path in micrographs])
+    folder = Path(args.inputCoordsDir)
+    if not folder.is_dir():
+        raise UsageError(f"--inputCoordsDir {folder}: not a folder")
+    files = unique_by_name([p for p in list_coordinate_files([str(folder)]) if p.suffix in COORDINATE_SUFFIXES],
+                           name=lambda path: path.name)
+    output_dir = Path(args.outputCoordsDir)
+    check_output_dir(output_dir, [out for path in files for out in scored_paths(output_dir, path.name)],
+                     micrographs + files, "--outputCoordsDir")
+    plan = plan_coordinates(micrographs, files, None, divide_by=args.downFactorCoords)
+    if not any(job.payload is not None for job in plan.jobs):
+        raise UsageError("there are no matching coordinate-micrograph files")
+    for line in plan.warnings:
+        print(f"WARNING {line}", file=sys.stderr)
+    return plan
 
 
-def _write_legacy_coordinates(result, args: argparse.Namespace) -> None:
-    """Survivors by ``deepThr`` (or all, scored); the original's sizeThr guard sets every score to -1."""
+def _write_legacy_coordinates(result, args: argparse.Namespace, mask_dir: Path) -> str | None:
+    """Survivors by ``deepThr`` (or all, scored); the original's sizeThr guard sets every score to -1.
+
+    The micrograph's JSON is rewritten with these decisions, so that it agrees with the files.
+    """
     scores = result.scores
-    badness = 1.0 - scores.goodness
     goodness = scores.goodness
-    if args.deepThr is not None and args.deepThr > 0 and result.summary["mean_badness"] > args.sizeThr:
+    readable = np.isfinite(goodness)  # unreadable rows and failed micrographs stay rejected
+    deep = args.deepThr is not None and args.deepThr > 0
+    if result.ok and deep and result.summary["mean_badness"] > args.sizeThr:
         print(f"WARNING {result.job.micrograph}: prediction ignored (more than sizeThr={args.sizeThr} bad); "
               "every coordinate kept with goodRegionScore -1", file=sys.stderr)
-        goodness = np.full(len(goodness), -1.0)
-        scores.accepted = np.ones(len(goodness), dtype=bool)
-    elif args.deepThr is not None and args.deepThr > 0:
-        scores.accepted = badness < args.deepThr
+        goodness = np.where(readable, -1.0, goodness)
+        scores.accepted = readable
+    elif deep:
+        scores.accepted = readable & (1.0 - goodness < args.deepThr)
     else:
-        scores.accepted = np.ones(len(goodness), dtype=bool)
-    output_dir = Path(args.outputCoordsDir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_scored_coordinates(result.job.payload, scores, output_dir, {"goodRegionScore": goodness})
+        scores.accepted = readable
+    scores.reason = ["accepted" if accepted else "badness >= deepThr" if reason == "accepted" else reason
+                     for accepted, reason in zip(scores.accepted, scores.reason)]
+    if result.ok:
+        result.summary["coordinates"] = coordinate_counts(scores)
+        write_json(mask_dir / f"{result.job.stem}.json", result.summary)
+    return write_scored_coordinates(result.job.payload, scores, Path(args.outputCoordsDir),
+                                    {"goodRegionScore": goodness})

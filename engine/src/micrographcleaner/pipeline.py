@@ -3,12 +3,16 @@
 One :class:`Cleaner` holds one loaded model and processes any number of micrographs; reading and
 preprocessing the next micrograph runs in a thread while the network works on the current one.
 A micrograph that fails yields a result with its error; the others carry on. A mask already on
-disk from the same model and scale is reused, so an interrupted run resumes without redoing work.
+disk from the same model, scale and micrograph content (a checksum of its pixels, kept in the
+JSON) is reused, so an interrupted run resumes without redoing work and a replaced micrograph of
+the same name is predicted again.
 Several GPUs get one worker process each (:func:`run_on_devices`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,12 +21,39 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .images import MicrographError, read_mask, read_micrograph, write_json, write_mask
+from .images import Micrograph, MicrographError, read_mask, read_micrograph, write_json, write_mask
 from .preprocessing import Geometry, area_resize
 from .prediction import Predictor
-from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, failed_scores,
-                      flagged_fractions, score_coordinates)
+from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, class_labels, failed_scores,
+                      flagged_fractions, one_hot_classes, score_coordinates)
 from .thumbnails import render, save_png
+
+MAX_BOX_SIZE = 20000.0
+"""Larger than any detector: a box beyond this is a typo (or not in pixels)."""
+
+MIN_WORKING_SIDE = 16
+"""A working image narrower than a particle box cannot be judged."""
+
+
+class OptionError(ValueError):
+    """An option that cannot work, found before any micrograph is touched; the message names it."""
+
+
+def check_number(name: str, value, low: float, high: float = math.inf, *, low_allowed: bool = False) -> float | None:
+    """``value`` as a float; refuses text, NaN, infinities and values outside (low, high] ([low, high]
+    with ``low_allowed``). None stays None (not given)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and (number >= low if low_allowed else number > low) and number <= high):
+        bounds = [f"{'at least' if low_allowed else 'greater than'} {low:g}"] if math.isfinite(low) else []
+        bounds += [f"at most {high:g}"] if math.isfinite(high) else []
+        raise OptionError(f"{name} must be a finite number{' ' + ' and '.join(bounds) if bounds else ''}, "
+                          f"got {value!r}")
+    return number
 
 
 @dataclass
@@ -34,12 +65,22 @@ class CleaningOptions:
     full_size: bool = False
     thumbnails: bool = False
     write_masks: bool = True
+    class_maps: bool = False  # also <stem>_class_maps.mrc: one float32 section per class, at the mask's size
     mask_suffix: str = "_mask"  # masks are <stem><suffix>.mrc
     extra_downsampling: float = 1.0
 
     @property
     def diameter(self) -> float:
         return self.particle_diameter or self.box_size
+
+    def check(self, spell=lambda name: name) -> None:
+        """Refuse values that would run silently wrong; ``spell`` names a field as the caller's user knows it."""
+        check_number(spell("box_size"), self.box_size, 0, MAX_BOX_SIZE)
+        check_number(spell("particle_diameter"), self.particle_diameter, 0, MAX_BOX_SIZE)
+        check_number(spell("extra_downsampling"), self.extra_downsampling, 0)
+        check_number(spell("threshold"), self.rule.threshold, 0, 1, low_allowed=True)
+        for name, limit in self.rule.min_distance.items():
+            check_number(f"{spell('min_distance')} {name}", limit, 0, low_allowed=True)
 
 
 @dataclass
@@ -80,6 +121,7 @@ class _Prepared:
     working: np.ndarray
     geometry: Geometry
     pixel_size: float | None
+    checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
     reused: np.ndarray | None  # badness read back from a previous run
     timings: dict
 
@@ -90,12 +132,21 @@ class Cleaner:
         self.card = predictor.card
         self.options = options
         self.factor = predictor.downsampling_factor(options.box_size, options.extra_downsampling)
+        if self.factor < 1:
+            raise OptionError(f"box size {options.box_size:g} with extra downsampling {options.extra_downsampling:g} "
+                              f"would enlarge the micrograph (this model needs a box of at least "
+                              f"{self.card.particle_pixels:g} px at extra downsampling 1)")
+        unknown = sorted(set(options.rule.min_distance) - {ANY_CLASS} - set(self.card.classes[1:]))
+        if unknown:
+            raise OptionError(f"minimum distance given for class {', '.join(unknown)}, but the model's classes are "
+                              f"{', '.join(self.card.classes[1:]) or 'none'} (or '{ANY_CLASS}')")
         options.output_dir.mkdir(parents=True, exist_ok=True)
 
     def paths(self, job: Job) -> dict[str, Path]:
         out = self.options.output_dir
         return {"mask": out / f"{job.stem}{self.options.mask_suffix}.mrc", "classes": out / f"{job.stem}_classes.mrc",
-                "json": out / f"{job.stem}.json", "thumbnail": out / f"{job.stem}.png"}
+                "class_maps": out / f"{job.stem}_class_maps.mrc", "json": out / f"{job.stem}.json",
+                "thumbnail": out / f"{job.stem}.png"}
 
     def run(self, jobs: Iterable[Job]) -> Iterator[Result]:
         """Process ``jobs`` in order, preparing the next one while the current one is predicted."""
@@ -116,14 +167,24 @@ class Cleaner:
         started = time.perf_counter()
         micrograph = read_micrograph(job.micrograph)
         read_done = time.perf_counter()
+        self._check_scale(micrograph)
         working, geometry = self.predictor.working_image(micrograph.data, self.options.box_size,
                                                          self.options.extra_downsampling)
+        checksum = hashlib.sha256(np.ascontiguousarray(micrograph.data)).hexdigest()
         timings = {"read": read_done - started, "preprocess": time.perf_counter() - read_done}
-        return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size,
-                         self._previous_badness(job, geometry), timings)
+        return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size, checksum,
+                         self._previous_badness(job, geometry, checksum), timings)
 
-    def _previous_badness(self, job: Job, geometry: Geometry) -> np.ndarray | None:
-        """The badness map of an earlier run with the same model and scale, if complete on disk."""
+    def _check_scale(self, micrograph: Micrograph) -> None:
+        working = [int(side / self.factor) for side in micrograph.data.shape]
+        if min(working) < MIN_WORKING_SIDE:
+            raise MicrographError(micrograph.path, f"{micrograph.data.shape[1]}x{micrograph.data.shape[0]} px "
+                                  f"shrinks to {working[1]}x{working[0]} working px at box size "
+                                  f"{self.options.box_size:g} (downsampling {self.factor:g}); at least "
+                                  f"{MIN_WORKING_SIDE} are needed: is the box size in this micrograph's pixels?")
+
+    def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> np.ndarray | None:
+        """The badness map of an earlier run with the same model, scale and pixels, if complete on disk."""
         paths = self.paths(job)
         if not (paths["json"].is_file() and paths["mask"].is_file()):
             return None
@@ -132,24 +193,31 @@ class Cleaner:
         except ValueError:
             return None
         if (previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
-                or tuple(previous.get("working_shape", ())) != geometry.working_shape):
+                or tuple(previous.get("working_shape", ())) != geometry.working_shape
+                or previous.get("micrograph_sha256") != checksum):
             return None
-        channels = [read_mask(paths["mask"])]
-        if len(self.card.classes) > 1:
-            if not paths["classes"].is_file():
-                return None
-            channels += list(read_mask(paths["classes"]))
-        channels = [c if c.shape == geometry.working_shape else area_resize(c, geometry.working_shape)
-                    for c in channels]
-        return np.stack(channels, axis=-1)
+        mask = read_mask(paths["mask"])
+        mask = mask if mask.shape == geometry.working_shape else area_resize(mask, geometry.working_shape)
+        if len(self.card.classes) == 1:
+            return mask[..., None]
+        if not paths["classes"].is_file():
+            return None
+        labels = read_mask(paths["classes"]).astype(np.int64)
+        if labels.shape != geometry.working_shape:
+            return None
+        return np.concatenate([mask[..., None], one_hot_classes(labels, len(self.card.classes) - 1)], axis=-1)
 
     def _finish(self, job: Job, prepared_future) -> Result:
         try:
             prepared = prepared_future.result() if prepared_future is not None else self._prepare(job)
             return self._predict_and_score(prepared)
         except Exception as error:  # one broken micrograph (or a device error on it) must not stop the run
-            message = (str(error) if isinstance(error, MicrographError)
-                       else f"{job.micrograph}: {type(error).__name__}: {error}")
+            if isinstance(error, MicrographError):
+                message = str(error)
+            elif isinstance(error, OSError) and error.strerror:
+                message = f"{job.micrograph}: cannot write its outputs ({error.strerror}: {error.filename})"
+            else:
+                message = f"{job.micrograph}: {type(error).__name__}: {error}"
             scores = failed_scores(job.n_coordinates, f"micrograph failed: {message}") if job.xy is not None else None
             return Result(job, message, {"micrograph": str(job.micrograph), "error": message}, scores)
 
@@ -174,6 +242,7 @@ class Cleaner:
         timings["score"] = time.perf_counter() - started
 
         summary = self._summary(job, geometry, badness, prepared.pixel_size, scores, timings, reused)
+        summary["micrograph_sha256"] = prepared.checksum
         if self.options.thumbnails:
             centres = None if job.xy is None else geometry.to_working(job.xy)
             picture = render(prepared.working, badness, self.card.classes, centres,
@@ -186,17 +255,26 @@ class Cleaner:
 
     def _write_masks(self, paths: dict[str, Path], badness: np.ndarray, geometry: Geometry,
                      pixel_size: float | None) -> None:
+        """The mask (float, working or full size) and, for models with classes, the 8-bit label map at
+        the working size (a few hundred kB); per-class float maps only when asked for."""
+        unit = pixel_size or 1.0
+
+        def voxel(shape: tuple[int, int]) -> tuple[float, float]:
+            return geometry.micrograph_shape[1] * unit / shape[1], geometry.micrograph_shape[0] * unit / shape[0]
+
         channels = np.moveaxis(badness, -1, 0)
+        if not self.options.class_maps:
+            channels = channels[:1]
         shape = geometry.micrograph_shape if self.options.full_size else geometry.working_shape
         if self.options.full_size:
             from skimage.transform import resize
 
             channels = np.stack([resize(c, shape, order=1, mode="edge", anti_aliasing=False) for c in channels])
-        unit = pixel_size or 1.0
-        voxel = (geometry.micrograph_shape[1] * unit / shape[1], geometry.micrograph_shape[0] * unit / shape[0])
-        write_mask(paths["mask"], channels[0], voxel)
-        if len(channels) > 1:
-            write_mask(paths["classes"], channels[1:], voxel)
+        write_mask(paths["mask"], channels[0], voxel(shape))
+        if len(self.card.classes) > 1:
+            write_mask(paths["classes"], class_labels(badness), voxel(geometry.working_shape), dtype=np.int8)
+            if self.options.class_maps:
+                write_mask(paths["class_maps"], channels[1:], voxel(shape))
 
     def _summary(self, job: Job, geometry: Geometry, badness: np.ndarray, pixel_size: float | None,
                  scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:
@@ -221,17 +299,26 @@ class Cleaner:
             "timings": {name: round(seconds, 4) for name, seconds in timings.items()},
         }
         if scores is not None:
-            summary["coordinates"] = {"total": len(scores), "accepted": int(scores.accepted.sum()),
-                                      "rejected": int((~scores.accepted).sum()),
-                                      "outside": int(sum(r == "outside micrograph" for r in scores.reason))}
+            summary["coordinates"] = coordinate_counts(scores)
         return summary
+
+
+def coordinate_counts(scores: CoordinateScores) -> dict[str, int]:
+    """The coordinates block of a micrograph's JSON."""
+    return {"total": len(scores), "accepted": int(scores.accepted.sum()), "rejected": int((~scores.accepted).sum()),
+            "outside": int(sum(r == "outside micrograph" for r in scores.reason))}
 
 
 def build_cleaner(model_path: str | Path | None, options: CleaningOptions, augmentation: str = "none",
                   batch_size: int = 8) -> Cleaner:
-    from .model_files import load_model
+    from .model_files import ModelFileError, card_path, load_model, resolve_model_path
 
-    model, card = load_model(model_path)
+    try:
+        model, card = load_model(model_path)
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError) as error:  # the card: not JSON, or not the fields of a card
+        raise ModelFileError(f"{card_path(resolve_model_path(model_path))}: not a valid model card ({error})") from None
     return Cleaner(Predictor(model, card, augmentation, batch_size), options)  # type: ignore[arg-type]
 
 

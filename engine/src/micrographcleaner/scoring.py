@@ -2,6 +2,8 @@
 
 goodness = 1 - mean badness over the particle's disc (diameter = box size unless given), measured
 at the working resolution; distance = from the coordinate to the nearest bad pixel (badness >= 0.5).
+With a model that has classes, each bad pixel belongs to its most likely class (the label map):
+per-class distances and fractions follow it, so the classes share out the bad area exactly.
 Every coordinate gets a decision and a reason, so nothing is dropped without a trace.
 """
 from __future__ import annotations
@@ -36,18 +38,31 @@ class CoordinateScores:
     distance: np.ndarray  # (N,) to the nearest bad pixel of any class (inf when there is none)
     class_distance: dict[str, np.ndarray]  # per class, when the model has classes
     accepted: np.ndarray  # (N,) bool
-    reason: list[str]  # "accepted", "low goodness", "near <class>", "outside micrograph"
+    reason: list[str]  # "accepted", "low goodness", "near <class>", "outside micrograph", "unreadable row N"
 
     def __len__(self) -> int:
         return len(self.goodness)
 
 
+def class_labels(badness: np.ndarray) -> np.ndarray:
+    """uint8 label map: 0 for a good pixel, else 1 + its most likely class (1 for a one-class model)."""
+    bad = badness[..., 0] >= BAD_LEVEL
+    if badness.shape[-1] == 1:
+        return bad.astype(np.uint8)
+    return np.where(bad, 1 + np.argmax(badness[..., 1:], axis=-1), 0).astype(np.uint8)
+
+
+def one_hot_classes(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class channels (H, W, n_classes) equivalent to a label map, for scoring a reused mask."""
+    return (labels[..., None] == np.arange(1, n_classes + 1)).astype(np.float32)
+
+
 def flagged_fractions(badness: np.ndarray, class_names: list[str]) -> dict[str, float]:
-    """Fraction of the micrograph flagged bad overall ('any') and per class."""
-    flagged = badness >= BAD_LEVEL
-    fractions = {ANY_CLASS: float(flagged[..., 0].mean())}
-    for channel, name in enumerate(class_names[1:], start=1):
-        fractions[name] = float(flagged[..., channel].mean())
+    """Fraction of the micrograph flagged bad overall ('any') and per class (by the label map)."""
+    labels = class_labels(badness)
+    fractions = {ANY_CLASS: float((labels > 0).mean())}
+    for label, name in enumerate(class_names[1:], start=1):
+        fractions[name] = float((labels == label).mean())
     return fractions
 
 
@@ -89,15 +104,19 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
     """Score micrograph-pixel coordinates ``xy`` (N, 2) against ``badness`` (H, W, channels).
 
     Distances are in Angstrom when ``pixel_size`` is known, in micrograph pixels otherwise.
+    A row with a NaN centre (unreadable in its file) is rejected as "unreadable row N" (1-based).
     """
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    centres = geometry.to_working(xy)
+    readable = np.isfinite(xy).all(axis=1)
+    xy = np.where(readable[:, None], xy, 0.0)
+    centres = np.clip(geometry.to_working(xy), -1e6, 1e6)  # far-off picks are "outside"; keep ints in range
     scale = float(np.mean(geometry.scale))
     goodness = 1.0 - disc_mean(badness[..., 0], centres, diameter / 2.0 / scale)
     unit = scale * (pixel_size or 1.0)
     distance = distance_to_bad(badness[..., 0] >= BAD_LEVEL, centres, unit)
-    class_distance = {name: distance_to_bad(badness[..., channel] >= BAD_LEVEL, centres, unit)
-                      for channel, name in enumerate(class_names[1:], start=1)}
+    labels = class_labels(badness) if len(class_names) > 1 else None
+    class_distance = {name: distance_to_bad(labels == label, centres, unit)
+                      for label, name in enumerate(class_names[1:], start=1)}
 
     height, width = geometry.micrograph_shape
     outside = (xy[:, 0] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] < 0) | (xy[:, 1] > height - 1)
@@ -111,6 +130,12 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
     if rule.threshold is not None:
         reasons[goodness < rule.threshold] = "low goodness"
     reasons[outside] = "outside micrograph"
+    for index in np.flatnonzero(~readable):
+        reasons[index] = f"unreadable row {index + 1}"
+    goodness[~readable] = np.nan
+    distance[~readable] = np.nan
+    for values in class_distance.values():
+        values[~readable] = np.nan
     return CoordinateScores(goodness=goodness, distance=distance, class_distance=class_distance,
                             accepted=reasons == "accepted", reason=list(reasons))
 
