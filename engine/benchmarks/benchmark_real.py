@@ -63,8 +63,9 @@ def to_working(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return area_resize(mask.astype(np.float32), shape) >= 0.5
 
 
-def hole_finder(predictor: Predictor, real: Path) -> dict:
-    source = LabelSource.from_json(HOLE_FINDER_TEST)
+def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDER_TEST) -> dict:
+    """Carbon IoU on the frames of a label source (by default the held-out test holes)."""
+    source = LabelSource.from_json(description)
     source.images = real / "em_hole_finder" / "images"
     source.labels = real / "em_hole_finder" / "masks"
     items = source.items()

@@ -129,8 +129,9 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
     # Drawn from the film's own seed, so the scenes' other draws stay as they were.
     film = np.random.default_rng(carbon["seed"] + 1)
     carbon["grain"] = float(film.uniform(0.3, 1.6))  # std of the film's fine grain, in units of the shot noise
-    if film.random() < 0.4:  # faint film: darker than the hole by about its noise, edge barely visible
+    if film.random() < 0.25:  # faint film: darker than the hole by about its noise, told apart by its grain
         carbon["faint"] = float(film.uniform(0.2, 1.5) * (1 if film.random() < 0.85 else -1))
+        carbon["grain"] = float(film.uniform(0.8, 1.6))
     return [carbon]
 
 

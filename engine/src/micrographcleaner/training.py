@@ -62,13 +62,13 @@ class TrainingConfig:
 
 
 def augment(raw: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Scale jitter (0.7-2x), noise, blur and the eight dihedral transforms on the raw image; contrast after
-    squashing. The output has the input's shape."""
+    """Scale jitter (0.7-2x), blur (as smooth as a denoised micrograph), noise and the eight dihedral
+    transforms on the raw image; contrast after squashing. The output has the input's shape."""
     if rng.random() < 0.5:  # particles of 0.7-2x the nominal working size: users give loose boxes
         raw, target = _rescale(raw, target, float(np.exp(rng.uniform(np.log(0.7), np.log(2.0)))))
     spread = float(np.subtract(*np.percentile(raw, (90, 10)))) or 1.0
-    if rng.random() < 0.3:
-        raw = ndimage.gaussian_filter(raw, rng.uniform(0.3, 1.0))
+    if rng.random() < 0.4:  # up to the smoothness of a denoised micrograph seen near full resolution
+        raw = ndimage.gaussian_filter(raw, float(np.exp(rng.uniform(np.log(0.3), np.log(2.5)))))
     if rng.random() < 0.5:
         raw = raw + rng.normal(0, rng.uniform(0, 0.3) * spread, raw.shape)
     image = normalise_and_squash(raw)
