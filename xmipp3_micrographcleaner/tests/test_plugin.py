@@ -9,6 +9,7 @@ from pyworkflow.gui.project.viewprotocols_extra import ProtocolTreeConfig
 from pyworkflow.utils import parseBibTex
 
 from .. import Plugin, bibtex
+from ..constants import VERSION
 from ..protocols import ProtMicrographCleanerScreen
 
 
@@ -41,9 +42,13 @@ class TestPlugin(unittest.TestCase):
             self.assertIn(key, references)
 
     def test_environment_commands(self):
-        """The installed environment is found, and every path in the commands is quoted."""
+        """The installed environment is found and has this version's engine; the install command
+        copies the engine's source (every path quoted) and installs the copy."""
         self.assertEqual(Plugin.validateInstallation(), [])
-        self.assertEqual(Plugin.runPython("import micrographcleaner").returncode, 0)
+        engine = Plugin.runPython("import micrographcleaner; print(micrographcleaner.__version__)")
+        self.assertEqual(engine.stdout.strip(), VERSION)
+        self.assertEqual(os.path.basename(Plugin.getHome()), "micrographcleaner-" + VERSION)
         command = Plugin.installCommand()
-        self.assertIn(shlex.quote(Plugin.engineSource() + "[%s]" % Plugin.tensorflowExtra()), command)
+        self.assertIn(shlex.quote(os.path.join(Plugin.engineSource(), "src")), command)
+        self.assertIn(shlex.quote("./engine[%s]" % Plugin.tensorflowExtra()), command)
         self.assertTrue(command.endswith("touch installed"))
