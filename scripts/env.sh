@@ -11,3 +11,5 @@ export SCIPION_TEST_NOSYNC=1
 export SCIPION_NOTIFY=False
 export MPLBACKEND=Agg
 export TF_CPP_MIN_LOG_LEVEL=2
+# Scipion's core as a user has it (the set-up's venv and the package test's fresh one)
+SCIPION_CORE=("scipion-pyworkflow>=3.11,<4" "scipion-em>=3.11,<4" "scipion-app>=3.8")

@@ -11,8 +11,7 @@ if [ ! -x "$SCIPION_VENV/bin/python" ]; then
     "$PYTHON" -m venv "$SCIPION_VENV"
     "$SCIPION_VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
-"$SCIPION_VENV/bin/python" -m pip install --quiet "scipion-pyworkflow>=3.11,<4" "scipion-em>=3.11,<4" \
-    "scipion-app>=3.8" "pytest>=7"
+"$SCIPION_VENV/bin/python" -m pip install --quiet "${SCIPION_CORE[@]}" "pytest>=7" "build>=1"
 "$SCIPION_VENV/bin/python" -m pip install --quiet --no-deps -e .
 
 mkdir -p "$SCIPION_HOME/config" "$SCIPION_USER_DATA"
