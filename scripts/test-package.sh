@@ -60,7 +60,7 @@ PY
 
 step "pip install the wheel, then scipion installb micrographcleaner"
 "$SCIPION_PYTHON" -m pip install --quiet "$WHEEL"
-# python -m scipion: scipion-app 3.8.3's 'scipion' console script fails at start on Python 3.11 (importlib.util)
+# python -m scipion: scipion-app 3.8.3's 'scipion' console script fails at start here (importlib.util not imported)
 "$SCIPION_PYTHON" -m scipion installb micrographcleaner > "$WORK/installb.log" 2>&1 || { tail -30 "$WORK/installb.log"; fail "installb"; }
 check_installed
 
