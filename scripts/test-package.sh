@@ -18,7 +18,7 @@ step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
 step "build the plugin's sdist and wheel"
-rm -rf "$WORK" && mkdir -p "$WORK/dist" "$SCIPION_HOME/config" "$SCIPION_USER_DATA"
+rm -rf "$WORK" && mkdir -p "$WORK/dist" "$SCIPION_USER_DATA"
 "$PYTHON" -m venv "$SCIPION_VENV"
 "$SCIPION_PYTHON" -m pip install --quiet "${SCIPION_CORE[@]}" "build>=1"
 "$SCIPION_PYTHON" -m build --outdir "$WORK/dist" "$ROOT" > "$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; fail "python -m build"; }
@@ -34,7 +34,7 @@ wanted = ("engine/pyproject.toml", "micrographcleaner/models/default.keras", "mi
 missing = [w for w in wanted if not any(n.endswith(w) for n in names)]
 sys.exit("%s lacks %s" % (path, missing) if missing else 0)' "$archive"
 done
-printf '[localhost]\nPARALLEL_COMMAND = mpirun -np %%_(JOB_NODES)d %%_(COMMAND)s\n' > "$SCIPION_HOME/config/hosts.conf"
+write_hosts_conf
 cd "$WORK"  # never beside a checkout's xmipp3_micrographcleaner/, which would be imported instead
 
 check_installed() {  # the plugin from site-packages, its engine environment built for this version
