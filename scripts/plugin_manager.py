@@ -1,5 +1,5 @@
 """``python scripts/plugin_manager.py WHEEL``: install the plugin by its pip name as Scipion's plugin
-manager does (``scipion3 installp -p scipion-em-micrographcleaner``), offline.
+manager does (``scipion3 installp -p scipion-em-micrographcleaner``), before any release on PyPI.
 
 It runs installp's own code (catalogue from ``SCIPION_PLUGIN_JSON``, ``pip install NAME==VERSION``,
 then the plugin's default binaries), with one question answered locally: installp asks PyPI's JSON

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-ENGINE_COPY = "engine"  # the engine's source inside the plugin's wheel (setup.py copies it there)
+ENGINE_COPY = "engine"  # folder of the engine's source in the plugin's wheel (setup.py) and in the environment's folder
 ENGINE_FILES = ("pyproject.toml", "README.md", "src")  # what pip needs to install the engine
 
 
