@@ -11,3 +11,12 @@ export SCIPION_TEST_NOSYNC=1
 export SCIPION_NOTIFY=False
 export MPLBACKEND=Agg
 export TF_CPP_MIN_LOG_LEVEL=2
+# Scipion's core as a user has it (the set-up's venv and the package test's fresh one)
+SCIPION_CORE=("scipion-pyworkflow>=3.11,<4" "scipion-em>=3.11,<4" "scipion-app>=3.8")
+# pyworkflow needs a hosts.conf; without a queue system two lines suffice
+write_hosts_conf() {
+    local hosts="$SCIPION_HOME/config/hosts.conf"
+    [ -f "$hosts" ] && return
+    mkdir -p "$(dirname "$hosts")"
+    printf '[localhost]\nPARALLEL_COMMAND = mpirun -np %%_(JOB_NODES)d %%_(COMMAND)s\n' > "$hosts"
+}

@@ -11,13 +11,11 @@ if [ ! -x "$SCIPION_VENV/bin/python" ]; then
     "$PYTHON" -m venv "$SCIPION_VENV"
     "$SCIPION_VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
-"$SCIPION_VENV/bin/python" -m pip install --quiet "scipion-pyworkflow>=3.11,<4" "scipion-em>=3.11,<4" \
-    "scipion-app>=3.8" "pytest>=7"
+"$SCIPION_VENV/bin/python" -m pip install --quiet "${SCIPION_CORE[@]}" "pytest>=7" "build>=1"
 "$SCIPION_VENV/bin/python" -m pip install --quiet --no-deps -e .
 
-mkdir -p "$SCIPION_HOME/config" "$SCIPION_USER_DATA"
-HOSTS="$SCIPION_HOME/config/hosts.conf"
-[ -f "$HOSTS" ] || printf '[localhost]\nPARALLEL_COMMAND = mpirun -np %%_(JOB_NODES)d %%_(COMMAND)s\n' > "$HOSTS"
+mkdir -p "$SCIPION_USER_DATA"
+write_hosts_conf
 
 # The engine environment is installed from engine/ of this checkout: rebuild it when its sources,
 # models or packaging changed (build leftovers such as egg-info do not count).

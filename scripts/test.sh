@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set-up command 2: build everything (scripts/setup.sh), then run every test: the engine's
-# (in their own fresh venv, .venv) and the plugin's (headless Scipion projects). Fails when any fails.
+# (in their own fresh venv, .venv), the plugin's (headless Scipion projects) and the package test
+# (scripts/test-package.sh: the built wheel in a fresh Scipion). Fails when any fails; -rs prints
+# why each skipped test was skipped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$ROOT/scripts/setup.sh"
@@ -12,7 +14,8 @@ VENV="${VENV:-.venv}"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "./engine[test]"
 status=0
-(cd engine && "../$VENV/bin/python" -m pytest -q -p no:cacheprovider tests) || status=$?
-"$SCIPION_PYTHON" -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
+(cd engine && "../$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider tests) || status=$?
+"$SCIPION_PYTHON" -m pytest -q -rs -p no:cacheprovider -W ignore::DeprecationWarning \
     xmipp3_micrographcleaner/tests || status=$?
+bash scripts/test-package.sh || status=$?
 exit $status

@@ -10,14 +10,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pwem
 import pyworkflow
 import pyworkflow.utils as pwutils
 
-from .constants import (ACTIVATION_VAR, ENGINE_DISTRIBUTION, ENV_NAME, HOME_VAR, INSTALLED_FLAG,
-                        TENSORFLOW_VAR, VERSION)
+from .constants import (ACTIVATION_VAR, BINARY, ENGINE_COPY, ENGINE_FILES, ENV_NAME, HOME_VAR, INSTALLED_FLAG,
+                        TENSORFLOW_VAR, VERSION, engineDir)
 
 __version__ = VERSION
 _logo = "icon.png"
@@ -83,11 +82,8 @@ class Plugin(pwem.Plugin):
 
     @classmethod
     def engineSource(cls):
-        """The engine beside this plugin when installed from a checkout, else the released version."""
-        checkout = Path(__file__).resolve().parent.parent / "engine"
-        if (checkout / "pyproject.toml").is_file():
-            return str(checkout)
-        return "%s==%s" % (ENGINE_DISTRIBUTION, VERSION)
+        """The engine's source: the checkout's engine/ (--devel), else the copy inside this plugin's package."""
+        return str(engineDir())
 
     @classmethod
     def tensorflowExtra(cls):
@@ -101,8 +97,14 @@ class Plugin(pwem.Plugin):
 
     @classmethod
     def installCommand(cls):
-        """Shell command (run inside the home folder) that creates the environment and installs the engine."""
-        requirement = shlex.quote("%s[%s]" % (cls.engineSource(), cls.tensorflowExtra()))
+        """Shell command (run inside the home folder) that creates the environment and installs the engine.
+
+        The engine's source is copied into the home folder first: pip builds in the source tree, which
+        must not be the installed plugin's package (it may be read-only, and pip would leave files there).
+        """
+        sources = " ".join(shlex.quote(os.path.join(cls.engineSource(), name)) for name in ENGINE_FILES)
+        copy = "rm -rf {0} && mkdir {0} && cp -r {1} {0}/ && ".format(ENGINE_COPY, sources)
+        requirement = shlex.quote("./%s[%s]" % (ENGINE_COPY, cls.tensorflowExtra()))
         if cls.usesConda():
             create = ("%s conda create -y -n %s python=3.11 && %s conda activate %s && "
                       % (cls.getCondaActivationCmd(), ENV_NAME, cls.getCondaActivationCmd(), ENV_NAME))
@@ -110,12 +112,12 @@ class Plugin(pwem.Plugin):
         else:
             create = "%s -m venv venv && " % shlex.quote(sys.executable)
             python = "venv/bin/python"
-        return (create + "%s -m pip install --upgrade pip && %s -m pip install %s && touch %s"
+        return (copy + create + "%s -m pip install --upgrade pip && %s -m pip install %s && touch %s"
                 % (python, python, requirement, INSTALLED_FLAG))
 
     @classmethod
     def defineBinaries(cls, env):
-        env.addPackage(ENV_NAME.rsplit("-", 1)[0], version=VERSION, tar="void.tgz", url="file:/dev/null",
+        env.addPackage(BINARY, version=VERSION, tar="void.tgz", url="file:/dev/null",
                        commands=[(cls.installCommand(), INSTALLED_FLAG)],
                        neededProgs=["conda"] if cls.usesConda() else [], default=True)
 
@@ -132,4 +134,4 @@ class Plugin(pwem.Plugin):
         return ["MicrographCleaner's environment is not installed: %s is missing." % flag,
                 "Install it with 'scipion3 installb %s' (or 'python -m xmipp3_micrographcleaner.install' "
                 "from this Scipion's Python), or set %s to a command that activates an environment "
-                "where the 'micrographcleaner' command runs." % (ENV_NAME.rsplit("-", 1)[0], ACTIVATION_VAR)]
+                "where the 'micrographcleaner' command runs." % (BINARY, ACTIVATION_VAR)]

@@ -7,6 +7,7 @@ are compared with the truth.
 """
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -17,6 +18,7 @@ from .constants import MODEL_BUNDLED, MODEL_FILE
 
 PROJECT = "MicrographCleanerDemo"
 STAR_COLUMNS = ("_rlnCoordinateX", "_rlnCoordinateY", "_mcTrueClass")
+SETTINGS = ("SCIPION_HOME", "SCIPION_USER_DATA", "SCIPION_DOMAIN")  # what pyworkflow needs to find the project
 
 
 def simulate(folder, count, boxSize, firstSeed=0):
@@ -89,15 +91,55 @@ def run(project, protocol):
         raise SystemExit("%s failed: %s (log: %s)" % (protocol.getRunName(), protocol.getErrorMessage(), log))
 
 
-def agreement(protocol, truth):
-    """Share of true particles on clean ice accepted, and of picks on bad regions rejected."""
+def decisions(protocol):
+    """{(micId, x, y): accepted} over both coordinate outputs."""
     decided = {}
     for name, accepted in (("outputCoordinates", True), ("outputCoordinatesRejected", False)):
         for coord in getattr(protocol, name):
             decided[(coord.getMicId(), coord.getX(), coord.getY())] = accepted
+    return decided
+
+
+def agreement(decided, truth):
+    """Share of true particles on clean ice accepted, and of picks on bad regions rejected."""
     good = [decided[key] for key, label in truth.items() if label == 0]
     bad = [not decided[key] for key, label in truth.items() if label != 0]
-    return sum(good) / max(len(good), 1), sum(bad) / max(len(bad), 1), len(decided)
+    return sum(good) / max(len(good), 1), sum(bad) / max(len(bad), 1)
+
+
+def worstMicrographs(project, protocol, decided, truth, folder, count=3):
+    """The ``count`` micrographs whose flagged area is furthest from the simulator's bad area, as
+    lines with both areas, the picks decided against the truth and the thumbnail to look at."""
+    import mrcfile
+
+    from .viewers.results import readMicrographs
+
+    lines = []
+    for record in readMicrographs(protocol, project.getPath(), []):
+        with mrcfile.open(os.path.join(folder, record.name[:-len(".mrc")] + "_labels.mrc"), permissive=True) as labels:
+            trueBad = float((labels.data > 0).mean())  # class codes, 0 = good
+        picks = [(decided[key], label == 0) for key, label in truth.items() if key[0] == record.micId]
+        wrong = sum(accepted != good for accepted, good in picks)
+        lines.append((abs(record.flagged - trueBad), "  %s: bad area %.1f%% true, %.1f%% flagged; %d of %d picks "
+                      "decided against the truth\n    %s" % (record.name, 100 * trueBad, 100 * record.flagged, wrong,
+                                                             len(picks), record.thumbnail or record.error)))
+    lines.sort(key=lambda line: (math.isnan(line[0]), -line[0]))  # a failed one (NaN) last: the summary lists it
+    return [line for _, line in lines[:count]]
+
+
+def openProject(manager, name, force):
+    """A new project ``name``; an existing one is replaced only with ``force``, otherwise kept and the
+    run goes to the first free ``name_N``. Says which happened."""
+    if manager.hasProject(name) and force:
+        manager.deleteProject(name)
+        print("Replaced the existing project %s (--force)." % name)
+    elif manager.hasProject(name):
+        kept, number = name, 2
+        while manager.hasProject("%s_%d" % (kept, number)):
+            number += 1
+        name = "%s_%d" % (kept, number)
+        print("Kept the existing project %s; this run goes to %s (--force replaces %s instead)." % (kept, name, kept))
+    return manager.createProject(name)
 
 
 def drawPictures(project, protocol, folder):
@@ -130,6 +172,9 @@ def main(argv=None):
     parser.add_argument("--box-size", type=float, default=64, help="particle box in pixels (default 64)")
     parser.add_argument("--model", help="a model file instead of the bundled model")
     parser.add_argument("--pictures", metavar="DIR", help="also draw the viewer's histogram and gallery there")
+    parser.add_argument("--project", default=PROJECT, help="project name (default %s)" % PROJECT)
+    parser.add_argument("--force", action="store_true", help="replace an existing project of that name "
+                        "(default: keep it and use a new name)")
     args = parser.parse_args(argv)
     model = os.path.abspath(args.model) if args.model else None
     pictures = os.path.abspath(args.pictures) if args.pictures else None
@@ -137,30 +182,38 @@ def main(argv=None):
     if problems:
         raise SystemExit("\n".join(problems))
 
-    manager = Manager()
-    if manager.hasProject(PROJECT):
-        manager.deleteProject(PROJECT)
-    project = manager.createProject(PROJECT)
+    project = openProject(Manager(), args.project, args.force)
     os.chdir(project.getPath())  # protocols run with paths relative to their project
     print("Project: %s" % project.getPath())
-    coords, truth = importExample(project, project.getPath("data"), args.micrographs, args.box_size)
+    data = project.getPath("data")
+    coords, truth = importExample(project, data, args.micrographs, args.box_size)
     screen = project.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coords.outputCoordinates,
                                  modelChoice=MODEL_FILE if model else MODEL_BUNDLED, modelFile=model,
                                  useGpu=False, streamingBatchSize=6)
     run(project, screen)
 
-    keptGood, rejectedBad, total = agreement(screen, truth)
+    decided = decisions(screen)
+    keptGood, rejectedBad = agreement(decided, truth)
     print("\n".join(screen.summary()))
     print("Against the simulator's truth: %.0f%% of particles on clean ice kept, %.0f%% of picks on "
-          "bad regions rejected (%d picks)." % (100 * keptGood, 100 * rejectedBad, total))
+          "bad regions rejected (%d picks)." % (100 * keptGood, 100 * rejectedBad, len(decided)))
+    print("Micrographs to look at first (flagged area furthest from the truth):")
+    print("\n".join(worstMicrographs(project, screen, decided, truth, data)))
     print("Outputs (sqlite): %s" % ", ".join(os.path.abspath(screen._getPath(name + ".sqlite"))
                                              for name in screen._possibleOutputs))
     thumbnails = [mic._mcThumbnail.get() for mic in screen.outputMicrographs if mic._mcThumbnail.get()]
     print("Masks and %d thumbnails (PNG): %s" % (len(thumbnails), os.path.abspath(screen._getExtraPath("micrographs"))))
     if pictures:
         print("Viewer pictures: %s" % ", ".join(drawPictures(project, screen, pictures)))
-    print("Open the project in Scipion's GUI: scipion3 project %s" % PROJECT)
+    print("Open the project in Scipion's GUI (a display is needed): %s" % guiCommand(project.getShortName()))
     return 0
+
+
+def guiCommand(name):
+    """The command that opens project ``name`` from this Python and these Scipion settings (a
+    checkout's set-up has no 'scipion3' launcher, so that name would not work there)."""
+    settings = ["%s=%s" % (var, shlex.quote(os.environ[var])) for var in SETTINGS if os.environ.get(var)]
+    return " ".join(settings + [shlex.quote(sys.executable), "-m scipion project", shlex.quote(name)])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 from pwem import Config as EmConfig
 from pyworkflow import Config
 
-from .constants import ENV_NAME
+from .constants import BINARY
 
 
 def main(argv=None):
@@ -17,10 +17,9 @@ def main(argv=None):
     from . import Plugin
 
     Config.getDomain().getPlugins()  # defines the plugin variables, as the launcher does
-    target = ENV_NAME.rsplit("-", 1)[0]
-    env = Environment(args=[target] + list(argv or []))
+    env = Environment(args=[BINARY] + list(argv or []))
     Plugin.defineBinaries(env)
-    print("Installing %s into %s" % (target, EmConfig.EM_ROOT))
+    print("Installing %s into %s" % (BINARY, EmConfig.EM_ROOT))
     env.execute()
     problems = Plugin.validateInstallation()
     for line in problems:

@@ -268,10 +268,17 @@ class TestBundledModel(ScreenTestBase):
         """The bundled model on the engine's simulator (carbon, contamination, ice, aggregates)."""
         if not scenes.bundled_model_installed():
             self.skipTest("the engine in the plugin environment has no bundled model")
-        coords, truth = demo.importExample(self.proj, os.path.join(self.data, "simulated"), 4, 64, firstSeed=700)
+        folder = os.path.join(self.data, "simulated")
+        coords, truth = demo.importExample(self.proj, folder, 4, 64, firstSeed=700)
         protocol = self.screen(coords.outputCoordinates, modelChoice=MODEL_BUNDLED, streamingBatchSize=4)
-        keptGood, rejectedBad, total = demo.agreement(protocol, truth)
-        self.assertEqual(total, len(truth))
+        decided = demo.decisions(protocol)
+        keptGood, rejectedBad = demo.agreement(decided, truth)
+        self.assertEqual(len(decided), len(truth))
+        worst = demo.worstMicrographs(self.proj, protocol, decided, truth, folder, count=2)
+        self.assertEqual(len(worst), 2)
+        for line in worst:  # the demo's list of micrographs to look at: numbers and an existing thumbnail
+            self.assertRegex(line, r"sim_\d+\.mrc: bad area [\d.]+% true, [\d.]+% flagged; \d+ of \d+ picks")
+            self.assertTrue(os.path.isfile(line.rsplit("\n    ", 1)[1]), line)
         self.assertGreater(keptGood, 0.8, "true particles on clean ice kept")
         self.assertGreater(rejectedBad, 0.6, "picks on bad regions rejected")
         self.assertMicrographOutputs(protocol, 4, flagged=(-0.01, 1.01))
