@@ -38,6 +38,7 @@ class ModelCard:
     architecture: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)  # logit scale and shift fitted on real frames (calibration.py)
     training: str = ""
+    training_data: list = field(default_factory=list)  # sources: what, how many, licence
     metrics: dict = field(default_factory=dict)
     sha256: str = ""
 
