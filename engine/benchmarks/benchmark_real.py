@@ -9,7 +9,8 @@ the right one); a mask is "flagged" where badness >= 0.5 (channel 0, any bad cla
 * EMPIAR-10017 frames, rendered at 1024 px (7.08 A/px), boxes 18, 36 (right for beta-gal) and 72:
   on ``15_30_21``, IoU with the human region labels (carbon and contamination; the border band
   left out); on the clean ``14_57_34``, the share flagged; on all three frames, the share of the
-  expert particle discs that is flagged.
+  expert particle discs that is flagged (on the two labelled frames, the discs on labelled good
+  ice: some experts' discs lie on carbon; ``15_46_37`` has no region labels, so all its discs count).
 * Ucsf (box 46): IoU with the original model's mask, and the autopicks lying more than one box
   from every region that mask flags that a goodness threshold of 0.8 would reject (haze).
 
@@ -105,6 +106,8 @@ def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
             working, badness, _ = flagged_at(predictor, image, box)
             flagged = badness[..., 0] >= BAD_LEVEL
             discs = to_working(particles, flagged.shape)
+            if codes is not None:  # discs on labelled good ice only: 4.5% of 15_30_21's disc area is on carbon
+                discs &= to_working(codes == CLASS_CODES["good"], flagged.shape)
             figures[f"{name[-10:-2]}_box{box}_particle_area_flagged"] = float(flagged[discs].mean())
             if codes is not None:
                 known = ~to_working(codes == IGNORE, flagged.shape)

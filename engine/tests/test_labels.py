@@ -91,6 +91,9 @@ def test_bad_source_descriptions_name_the_file(tmp_path):
     path.write_text(json.dumps({"images": ".", "box_size": 32, "positive": "ice"}))
     with pytest.raises(LabelError, match="unknown class"):
         LabelSource.from_json(path)
+    path.write_text(json.dumps({"images": "elsewhere", "box_size": 32}))
+    with pytest.raises(LabelError, match="elsewhere not found"):
+        LabelSource.from_json(path)
 
 
 def test_labelled_tiles_come_at_every_box_from_half_to_twice_the_right_one(tmp_path):

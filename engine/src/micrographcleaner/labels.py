@@ -85,9 +85,14 @@ class LabelSource:
     def from_folder(cls, folder: str | Path, box_size: float) -> "LabelSource":
         """A plain folder: ``<stem>.<ext>`` beside ``<stem>_mask.<ext>``, binary masks."""
         folder = Path(folder)
-        return cls(images=folder, box_size=box_size, name=folder.name)
+        source = cls(images=folder, box_size=box_size, name=folder.name)
+        source.check(folder)
+        return source
 
     def check(self, where: Path) -> None:
+        for folder in (self.images, self.labels or self.images):
+            if not Path(folder).is_dir():
+                raise LabelError(f"{where}: folder {folder} not found")
         if not (self.box_size > 0 and np.isfinite(self.box_size)):
             raise LabelError(f"{where}: box_size must be a positive number, got {self.box_size}")
         if not (self.fraction > 0 and self.weight > 0):
