@@ -525,17 +525,28 @@ COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_c
 def quiet_tensorflow(whole_program: bool) -> None:
     """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal.
 
-    Some of them ignore TF_CPP_MIN_LOG_LEVEL, so when this is the whole program (not a call from
-    Python) the process's stderr descriptor goes to /dev/null and Python's sys.stderr keeps the terminal.
+    TensorFlow prints them while it is imported, before its logging reads TF_CPP_MIN_LOG_LEVEL, and
+    only TF_ENABLE_ONEDNN_OPTS=0 stops them at their source, at the cost of oneDNN (a network 1.6x
+    slower on CPU). So when this is the whole program (not a call from Python) the process's stderr
+    descriptor goes to /dev/null and Python's sys.stderr keeps the terminal; called from Python, the
+    host's stderr is silenced only while TensorFlow is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not whole_program and "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    silent = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(silent, 2)
+    os.close(silent)
     if whole_program:
-        sys.stderr.flush()
-        terminal = os.dup(2)
-        silent = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(silent, 2)
-        os.close(silent)
         sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+        return
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def missing_tensorflow(error: ModuleNotFoundError) -> str | None:
@@ -552,9 +563,9 @@ def run_command(prog: str, command, args: argparse.Namespace, whole_program: boo
     Commands with a --verbose flag (predict, score, batch, cleanMics) hide TensorFlow's start-up lines
     unless it is given; the others (train, simulate, evaluate) leave TensorFlow's logging alone.
     """
-    if getattr(args, "verbose", True) is False:
-        quiet_tensorflow(whole_program)
     try:
+        if getattr(args, "verbose", True) is False:
+            quiet_tensorflow(whole_program)
         return command(args)
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
