@@ -56,7 +56,7 @@ ORIGINAL_REQUIREMENTS = ["tensorflow-cpu", "keras>=3.2", "numpy>=1.26", "scipy>=
                          "joblib>=1.4", "pandas>=2.3", "scikit-image>=0.22", "opencv-python-headless>=4.8",
                          "pillow>=10.0", "imageio>=2.31", "mrcfile>=1.5", "matplotlib>=3.8", "tqdm>=4.66",
                          "click>=8.1", "protobuf>=3.20,<6", "setuptools_scm"]
-STAGES = ["read", "preprocess", "network", "stitch", "write", "score"]
+STAGES = ["read", "preprocess", "checksum", "network", "stitch", "write", "score"]
 COMPARED = [("ours", "original"), ("ours d8", "original"), ("ours h5 d8", "original"), ("ours", "truth"),
             ("ours d8", "truth"), ("bundled", "truth"), ("original", "truth")]
 TARGET_SPEEDUP = 10  # K3, default settings, versus the original

@@ -42,7 +42,7 @@ def test_predict_writes_small_mask_and_json(disc_mrc, model_path, tmp_path):
     summary = json.loads((out / "disc.json").read_text())
     assert summary["downsampling_factor"] == 2.0 and summary["model"] == "discs"
     assert summary["flagged_fraction"] == pytest.approx(np.pi * 90 ** 2 / 640 ** 2, abs=0.01)
-    assert set(summary["timings"]) == {"read", "preprocess", "network", "write", "score"}
+    assert set(summary["timings"]) == {"read", "preprocess", "checksum", "network", "write", "score"}
     assert not summary["mostly_bad"]
 
 
