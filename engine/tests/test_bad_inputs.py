@@ -469,6 +469,18 @@ def test_summary_line_and_no_tensorflow_chatter(tmp_path, model_path):
     assert "2 micrographs done, 0 failed; 7 coordinates:" in run.stdout and str(tmp_path / "out") in run.stdout
 
 
+def test_no_tensorflow_chatter_when_called_from_python(tmp_path, model_path):
+    """A Python host calling main(): its stderr is silenced only while TensorFlow is imported."""
+    _inputs(tmp_path)
+    code = ("import sys; from micrographcleaner.cli import main; "
+            f"code = main(['predict', {str(tmp_path / 'mics')!r}, '--box-size', '32', '--output-dir', "
+            f"{str(tmp_path / 'out')!r}, '--model', {str(model_path)!r}, '--gpus', 'cpu', '--quiet']); "
+            "print('after', file=sys.stderr); sys.exit(code)")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("TF_CPP")}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment)
+    assert run.returncode == 0 and run.stderr == "after\n", run.stderr
+
+
 def test_missing_tensorflow_says_how_to_install_it(tmp_path):
     _inputs(tmp_path)
     code = ("import sys; sys.modules['tensorflow'] = None; from micrographcleaner.cli import main; "

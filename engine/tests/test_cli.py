@@ -1,6 +1,7 @@
 """End to end through the command lines, on micrographs with a known dark disc."""
 import json
 import os
+import weakref
 from pathlib import Path
 
 import mrcfile
@@ -41,8 +42,34 @@ def test_predict_writes_small_mask_and_json(disc_mrc, model_path, tmp_path):
     summary = json.loads((out / "disc.json").read_text())
     assert summary["downsampling_factor"] == 2.0 and summary["model"] == "discs"
     assert summary["flagged_fraction"] == pytest.approx(np.pi * 90 ** 2 / 640 ** 2, abs=0.01)
-    assert set(summary["timings"]) == {"read", "preprocess", "network", "write", "score"}
+    assert set(summary["timings"]) == {"read", "preprocess", "checksum", "network", "write", "score"}
     assert not summary["mostly_bad"]
+
+
+@pytest.mark.parametrize("command", ["predict", "score"])
+def test_results_are_released_as_they_stream(command, disc_mrc, model_path, tmp_path, monkeypatch):
+    """At most two results are alive at once (the one being consumed and the one being made): a run
+    that kept its results would hold every badness map to its end, growing with the micrographs."""
+    from micrographcleaner.pipeline import Cleaner
+
+    alive, most, finish = [], [0], Cleaner._finish
+
+    def tracked(self, job, prepared):
+        result = finish(self, job, prepared)
+        alive[:] = [ref for ref in alive if ref() is not None] + [weakref.ref(result.badness)]
+        most[0] = max(most[0], len(alive))
+        return result
+
+    monkeypatch.setattr(Cleaner, "_finish", tracked)
+    folder, picks = tmp_path / "mics", tmp_path / "picks"
+    folder.mkdir(), picks.mkdir()
+    for index in range(6):
+        (folder / f"mic{index}.mrc").write_bytes(disc_mrc.read_bytes())
+        write_pos(picks / f"mic{index}.pos", INSIDE + OUTSIDE)
+    coordinates = ["--coords", picks] if command == "score" else []
+    assert run(command, folder, *coordinates, "--box-size", BOX, "--output-dir", tmp_path / "out", "--model",
+               model_path, "--gpus", "cpu", "--quiet") == 0
+    assert len(list((tmp_path / "out").glob("mic*_mask.mrc"))) == 6 and most[0] == 2
 
 
 def test_score_accepts_clean_rejects_disc_and_keeps_everything(disc_mrc, model_path, tmp_path):

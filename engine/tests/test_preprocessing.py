@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
-from micrographcleaner.preprocessing import (area_resize, downsampling_factor, geometry_for,
+from micrographcleaner.preprocessing import (area_resize, downsampling_factor, geometry_for, legacy_resize,
                                              normalise_and_squash, preprocess)
 
 
@@ -25,6 +25,50 @@ def test_area_resize_keeps_the_mean_for_fractional_factors():
     assert small.shape == (327, 46)
     assert small.mean() == pytest.approx(image.mean(), rel=1e-4)
     assert small.std() < image.std() / 5  # averaging ~150 pixels each removes most noise
+
+
+def reference_area_resize(image, shape):
+    """The integral of each row, piecewise constant, between fractional edges, in float64 (the
+    implementation before the sparse maps)."""
+    def along_last_axis(image, n_out):
+        n_in = image.shape[1]
+        edges = np.linspace(0.0, n_in, n_out + 1)
+        left = np.minimum(np.floor(edges).astype(np.int64), n_in - 1)
+        cumulative = np.concatenate([np.zeros((len(image), 1)), np.cumsum(image, axis=1)], axis=1)
+        integral = cumulative[:, left] + (edges - left) * image[:, left]
+        return np.diff(integral, axis=1) / (n_in / n_out)
+
+    return along_last_axis(along_last_axis(np.asarray(image, dtype=np.float64), shape[1]).T, shape[0]).T
+
+
+SHAPES = [((4092, 5760), (327, 460)), ((500, 400), (125, 100)), ((301, 299), (24, 23)), ((37, 53), (11, 16)),
+          ((100, 7), (58, 4)), ((20, 30), (40, 60)), ((40, 41), (57, 58)), ((50, 50), (50, 50)), ((1, 9), (1, 3))]
+
+
+@pytest.mark.parametrize("shape, working", SHAPES)
+def test_area_resize_is_exact(shape, working):
+    image = np.random.default_rng(5).normal(size=shape).astype(np.float32) * 30 + 500
+    expected = reference_area_resize(image, working)
+    np.testing.assert_allclose(area_resize(image, working), expected, rtol=1e-6, atol=1e-6 * 500)
+
+
+@pytest.mark.parametrize("shape, working", SHAPES)
+def test_legacy_resize_is_scikit_images(shape, working):
+    """The original's resize (Gaussian anti-aliasing, linear interpolation, mirrored borders), to float32 rounding."""
+    image = np.random.default_rng(6).normal(size=shape).astype(np.float32) * 30 + 500
+    for anti_aliasing in (True, False):
+        expected = resize(image.astype(np.float64), working, preserve_range=True, anti_aliasing=anti_aliasing,
+                          mode="reflect")
+        np.testing.assert_allclose(legacy_resize(image, working, anti_aliasing), expected, atol=1e-6 * 500)
+
+
+def test_k3_working_images_within_1e_4():
+    image = np.random.default_rng(7).gamma(2.0, 50.0, size=(4092, 5760)).astype(np.float32)
+    area, geometry = preprocess(image, 12.5)
+    np.testing.assert_allclose(area, normalise_and_squash(reference_area_resize(image, (327, 460))), atol=1e-4)
+    legacy, _ = preprocess(image, 12.5, "legacy")
+    expected = resize(image.astype(np.float64), (327, 460), preserve_range=True, anti_aliasing=True, mode="reflect")
+    np.testing.assert_allclose(legacy, normalise_and_squash(expected), atol=1e-4)
 
 
 def test_matches_the_original_recipe():

@@ -254,27 +254,49 @@ def run_jobs(jobs: list[Job], args: argparse.Namespace, options: CleaningOptions
         raise UsageError(str(error)) from None
 
 
-def _report(results: list[Result]) -> int:
-    failed = [result for result in results if not result.ok]
-    for result in failed:
-        print(f"FAILED {result.error}", file=sys.stderr)
-    for result in results:
-        if result.ok and result.summary.get("mostly_bad"):
-            print(f"WARNING {result.job.micrograph}: {result.summary['flagged_fraction']:.0%} of the micrograph "
-                  "is flagged bad; check its mask before trusting its scores", file=sys.stderr)
-    if failed:
-        print(f"{len(failed)} of {len(results)} micrographs failed", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+@dataclass
+class Tally:
+    """What the end of a run reports, counted as the results stream by: a result (and its badness map)
+    is released as soon as its outputs are written, so memory stays flat over any number of micrographs."""
+
+    done: int = 0
+    failed: list[str] = field(default_factory=list)  # the error of each failed micrograph
+    mostly_bad: list[str] = field(default_factory=list)  # the warning of each micrograph mostly flagged bad
+    coordinates: int = 0
+    accepted: int = 0
+    scored: bool = False
+
+    def add(self, result: Result) -> None:
+        if not result.ok:
+            self.failed.append(result.error)  # type: ignore[arg-type]
+            return
+        self.done += 1
+        if result.summary.get("mostly_bad"):
+            self.mostly_bad.append(f"{result.job.micrograph}: {result.summary['flagged_fraction']:.0%} of the "
+                                   "micrograph is flagged bad; check its mask before trusting its scores")
+
+    def add_scores(self, scores: CoordinateScores) -> None:
+        self.scored = True
+        self.coordinates += len(scores)
+        self.accepted += int(scores.accepted.sum())
 
 
-def summary_line(results: list[Result], coordinates: list[CoordinateScores], output_dir: Path) -> str:
+def _report(tally: Tally) -> int:
+    for error in tally.failed:
+        print(f"FAILED {error}", file=sys.stderr)
+    for warning in tally.mostly_bad:
+        print(f"WARNING {warning}", file=sys.stderr)
+    if tally.failed:
+        print(f"{len(tally.failed)} of {tally.done + len(tally.failed)} micrographs failed", file=sys.stderr)
+    return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def summary_line(tally: Tally, output_dir: Path) -> str:
     """One line for the end of a run: micrographs done/failed, coordinates accepted/rejected, outputs."""
-    failed = sum(not result.ok for result in results)
-    line = f"{len(results) - failed} micrographs done, {failed} failed"
-    if coordinates:
-        accepted = sum(int(scores.accepted.sum()) for scores in coordinates)
-        total = sum(len(scores) for scores in coordinates)
-        line += f"; {total} coordinates: {accepted} accepted, {total - accepted} rejected"
+    line = f"{tally.done} micrographs done, {len(tally.failed)} failed"
+    if tally.scored:
+        line += (f"; {tally.coordinates} coordinates: {tally.accepted} accepted, "
+                 f"{tally.coordinates - tally.accepted} rejected")
     return f"{line}; outputs in {output_dir}"
 
 
@@ -377,10 +399,12 @@ def predict_command(args: argparse.Namespace) -> int:
     check_output_dir(args.output_dir, [out for mic in micrographs for out in output_paths(args.output_dir, mic.stem)],
                      micrographs, "--output-dir")
     jobs = [Job(path, pixel_size=args.pixel_size) for path in micrographs]
-    results = list(run_jobs(jobs, args, options))
-    status = _report(results)
+    tally = Tally()
+    for result in run_jobs(jobs, args, options):
+        tally.add(result)
+    status = _report(tally)
     if not args.quiet:
-        print(summary_line(results, [], args.output_dir))
+        print(summary_line(tally, args.output_dir))
     return status
 
 
@@ -402,23 +426,23 @@ def score_command(args: argparse.Namespace) -> int:
     for line in plan.warnings:
         print(f"WARNING {line}", file=sys.stderr)
 
-    results, scored, failed = [], [], list(plan.failed)
+    tally, failed = Tally(), list(plan.failed)
     for result in run_jobs(plan.jobs, args, options):
         if result.job.payload is not None:
-            scored.append(result.scores)
+            tally.add_scores(result.scores)  # type: ignore[arg-type]
             failure = write_scored_coordinates(result.job.payload, result.scores, args.output_dir)
             failed += [failure] if failure else []
-        results.append(result)
+        tally.add(result)
     for table in plan.orphans:
         scores = failed_scores(len(table.xy), "no micrograph matches this coordinate file")
-        scored.append(scores)
+        tally.add_scores(scores)
         failure = write_scored_coordinates(table, scores, args.output_dir)
         failed += [failure] if failure else []
     for message in failed:
         print(f"FAILED {message}", file=sys.stderr)
-    status = _report(results)
+    status = _report(tally)
     if not args.quiet:
-        print(summary_line(results, scored, args.output_dir))
+        print(summary_line(tally, args.output_dir))
     return EXIT_FAILED if failed else status
 
 
@@ -501,17 +525,28 @@ COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_c
 def quiet_tensorflow(whole_program: bool) -> None:
     """Keep TensorFlow's start-up lines (oneDNN, absl, CPU features) off the terminal.
 
-    Some of them ignore TF_CPP_MIN_LOG_LEVEL, so when this is the whole program (not a call from
-    Python) the process's stderr descriptor goes to /dev/null and Python's sys.stderr keeps the terminal.
+    TensorFlow prints them while it is imported, before its logging reads TF_CPP_MIN_LOG_LEVEL, and
+    only TF_ENABLE_ONEDNN_OPTS=0 stops them at their source, at the cost of oneDNN (a network 1.6x
+    slower on CPU). So when this is the whole program (not a call from Python) the process's stderr
+    descriptor goes to /dev/null and Python's sys.stderr keeps the terminal; called from Python, the
+    host's stderr is silenced only while TensorFlow is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not whole_program and "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    silent = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(silent, 2)
+    os.close(silent)
     if whole_program:
-        sys.stderr.flush()
-        terminal = os.dup(2)
-        silent = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(silent, 2)
-        os.close(silent)
         sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+        return
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def missing_tensorflow(error: ModuleNotFoundError) -> str | None:
@@ -528,9 +563,9 @@ def run_command(prog: str, command, args: argparse.Namespace, whole_program: boo
     Commands with a --verbose flag (predict, score, batch, cleanMics) hide TensorFlow's start-up lines
     unless it is given; the others (train, simulate, evaluate) leave TensorFlow's logging alone.
     """
-    if getattr(args, "verbose", True) is False:
-        quiet_tensorflow(whole_program)
     try:
+        if getattr(args, "verbose", True) is False:
+            quiet_tensorflow(whole_program)
         return command(args)
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)

@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .cli import (EXIT_FAILED, CoordinatePlan, Parser, UsageError, _report, check_output_dir, expand_micrographs,
-                  list_coordinate_files, output_paths, plan_coordinates, run_command, run_jobs, scored_paths,
-                  unique_by_name, write_scored_coordinates)
+from .cli import (EXIT_FAILED, CoordinatePlan, Parser, Tally, UsageError, _report, check_output_dir,
+                  expand_micrographs, list_coordinate_files, output_paths, plan_coordinates, run_command, run_jobs,
+                  scored_paths, unique_by_name, write_scored_coordinates)
 from .images import write_json
 from .pipeline import CleaningOptions, Job, OptionError, check_number, coordinate_counts
 from .scoring import failed_scores
@@ -89,12 +89,12 @@ def _clean(args: argparse.Namespace) -> int:
         plan = _plan(micrographs, args)
         settings = argparse.Namespace(model=args.deepLearningModel, gpus=args.gpus, threads=None, tta="none",
                                       batch_size=8, quiet=False)
-        results, failed = [], list(plan.failed)
+        tally, failed = Tally(), list(plan.failed)
         for result in run_jobs(plan.jobs, settings, options):
             if result.job.payload is not None:
                 failure = _write_legacy_coordinates(result, args, mask_dir)
                 failed += [failure] if failure else []
-            results.append(result)
+            tally.add(result)
         for table in plan.orphans:
             scores = failed_scores(len(table.xy), "no micrograph matches this coordinate file")
             failure = write_scored_coordinates(table, scores, Path(args.outputCoordsDir),
@@ -102,7 +102,7 @@ def _clean(args: argparse.Namespace) -> int:
             failed += [failure] if failure else []
     for message in failed:
         print(f"FAILED {message}", file=sys.stderr)
-    status = _report(results)
+    status = _report(tally)
     return EXIT_FAILED if failed else status
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +20,11 @@ from .preprocessing import PARTICLE_PIXELS
 
 BUNDLED_MODEL_NAME = "default"
 LEGACY_TILE = 256
+CHECKSUMS_KEPT = 32
+"""Checksums remembered (the most recently computed), enough for every model a user switches between."""
+RACY_SECONDS = 2.0
+"""A file modified this recently may change again without its size or mtime changing (timestamps
+are coarse), so its checksum is not remembered."""
 
 
 class ModelFileError(ValueError):
@@ -60,6 +67,39 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def checksum_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "micrographcleaner" / "checksums.json"
+
+
+def remembered_sha256(path: Path) -> str:
+    """``file_sha256(path)``, remembered in the user's cache per file (path, inode, size, mtime), so
+    that loading the same model does not read it twice (~30 ms of every start-up for the bundled one);
+    a replaced or rewritten file has a new key and is read again. The cache is best effort: unreadable
+    or unwritable, the file is simply read."""
+    info = path.stat()
+    name = str(path.resolve())
+    key = f"{name}|{info.st_ino}|{info.st_size}|{info.st_mtime_ns}"
+    cache = checksum_cache()
+    try:
+        known = json.loads(cache.read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    digest = file_sha256(path)
+    if time.time() - info.st_mtime > RACY_SECONDS:
+        kept = [(k, v) for k, v in known.items() if not k.startswith(f"{name}|")][-(CHECKSUMS_KEPT - 1):]
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(dict(kept + [(key, digest)])))
+            temporary.replace(cache)
+        except OSError:
+            pass
+    return digest
+
+
 def bundled_model_path() -> Path | None:
     """The default model shipped in the package, or None while no trained model is bundled."""
     candidate = resources.files("micrographcleaner") / "models" / f"{BUNDLED_MODEL_NAME}.keras"
@@ -88,7 +128,7 @@ def load_model(path: str | Path | None = None):
     card = None
     if card_file.is_file() and path.suffix == ".keras":
         card = ModelCard.from_dict(json.loads(card_file.read_text()))
-        if card.sha256 and card.sha256 != file_sha256(path):
+        if card.sha256 and card.sha256 != remembered_sha256(path):
             raise ModelFileError(f"{path}: checksum does not match its card {card_file}")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True,

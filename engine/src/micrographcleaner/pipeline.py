@@ -170,8 +170,10 @@ class Cleaner:
         self._check_scale(micrograph)
         working, geometry = self.predictor.working_image(micrograph.data, self.options.box_size,
                                                          self.options.extra_downsampling)
+        preprocessed = time.perf_counter()
         checksum = hashlib.sha256(np.ascontiguousarray(micrograph.data)).hexdigest()
-        timings = {"read": read_done - started, "preprocess": time.perf_counter() - read_done}
+        timings = {"read": read_done - started, "preprocess": preprocessed - read_done,
+                   "checksum": time.perf_counter() - preprocessed}
         return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings)
 
