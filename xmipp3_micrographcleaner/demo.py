@@ -165,7 +165,7 @@ def drawPictures(project, protocol, folder):
 def main(argv=None):
     from pyworkflow.project import Manager
 
-    from .protocols import ProtMicrographCleanerScreen
+    from .protocols import ProtDeepMicrographScreen
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--micrographs", type=int, default=12, help="how many to simulate (default 12)")
@@ -187,7 +187,7 @@ def main(argv=None):
     print("Project: %s" % project.getPath())
     data = project.getPath("data")
     coords, truth = importExample(project, data, args.micrographs, args.box_size)
-    screen = project.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coords.outputCoordinates,
+    screen = project.newProtocol(ProtDeepMicrographScreen, inputCoordinates=coords.outputCoordinates,
                                  modelChoice=MODEL_FILE if model else MODEL_BUNDLED, modelFile=model,
                                  useGpu=False, streamingBatchSize=6)
     run(project, screen)

@@ -3,20 +3,25 @@
 Micrographs (dark discs on noise) and picks on and off the discs are generated, imported with
 pwem's import protocols and screened with the engine running in the plugin's own environment.
 """
+import contextlib
 import glob
+import json
 import os
 import shutil
+import signal
 import sqlite3
 import time
 
-from pwem.objects import SetOfMicrographs
+import psutil
+from pwem.objects import Coordinate, SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import ProtCreateStreamData, ProtImportCoordinates, ProtImportMicrographs
 from pyworkflow.tests import BaseTest, setupTestProject
 
 from .. import Plugin, demo
 from ..constants import MICS_OTHER, MODEL_BUNDLED, MODEL_FILE
-from ..protocols import ProtMicrographCleanerScreen
-from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from ..protocols import ProtDeepMicrographScreen
+from ..protocols.engine_worker import EngineWorker
+from ..protocols.protocol_deep_micrograph_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
 from . import scenes
 
 FAILED = "micrograph failed"
@@ -57,8 +62,7 @@ class ScreenTestBase(BaseTest):
         if kwargs["modelChoice"] == MODEL_FILE:
             kwargs.setdefault("modelFile", cls.model)
         kwargs.setdefault("useGpu", False)
-        kwargs.setdefault("streamingSleepOnWait", 2)
-        protocol = cls.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coordinates, **kwargs)
+        protocol = cls.newProtocol(ProtDeepMicrographScreen, inputCoordinates=coordinates, **kwargs)
         if launch:
             cls.launchProtocol(protocol)
         return protocol
@@ -94,6 +98,24 @@ class ScreenTestBase(BaseTest):
         except sqlite3.OperationalError:  # not written yet, or its first items are being written
             return set()
         return ids
+
+    def engineWorkers(self):
+        """Engine worker processes started from this test's project."""
+        found = []
+        for process in psutil.process_iter(["cmdline", "cwd"]):
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if "micrographcleaner worker" in cmdline and process.info["cwd"] == self.proj.getPath():
+                found.append(process)
+        return found
+
+    @staticmethod
+    def streamOpen(output):
+        """Whether a set that another protocol writes is still open (read from its file)."""
+        items = output.__class__(filename=output.getFileName())
+        items.loadAllProperties()
+        isOpen = not items.isStreamClosed()
+        items.close()
+        return isOpen
 
     def outputCoordinates(self, protocol):
         """{(micId, x, y): coordinate clone} of both outputs, checking that no id appears twice."""
@@ -213,41 +235,99 @@ class TestScreen(ScreenTestBase):
 class TestStreaming(ScreenTestBase):
     """Micrographs and coordinates arrive one at a time; outputs grow, stay open, then close."""
 
-    def test_streaming(self):
-        mics, coords, truth = self.importScenes("stream", ["s1", "s2", "s3", "s4", "s5"], seed=3)
-        # copies of the micrographs with the same ids (1..5, in order), arriving after their coordinates
+    def test_streaming_with_default_settings(self):
+        """Default threads and sleep: a batch is registered while the coordinates still stream in."""
+        names = ["s%d" % i for i in range(6)]
+        mics, coords, truth = self.importScenes("stream", names, seed=3)
+        # copies of the micrographs with the same ids (in order), the coordinates arriving slower
         micFeeder = self.newProtocol(ProtCreateStreamData, setof=1, inputMics=mics.outputMicrographs,
-                                     nDim=5, creationInterval=5)
+                                     nDim=len(names), creationInterval=3)
         coordFeeder = self.newProtocol(ProtCreateStreamData, setof=4, inputCoordinates=coords.outputCoordinates,
-                                       nDim=5, creationInterval=3)
+                                       nDim=len(names), creationInterval=8)
         for feeder, output in ((micFeeder, "outputMicrographs"), (coordFeeder, "outputCoordinates")):
             self.proj.launchProtocol(feeder, wait=False)
             self.waitFor(lambda: self.refreshed(feeder).hasAttribute(output), "the first streamed item")
-        protocol = self.screen(None, launch=False, streamingBatchSize=1, micsSource=MICS_OTHER)
+        protocol = self.screen(None, launch=False, streamingBatchSize=2, micsSource=MICS_OTHER)
         protocol.inputCoordinates.set(coordFeeder)
         protocol.inputCoordinates.setExtended("outputCoordinates")
         protocol.inputMicrographs.set(micFeeder)
         protocol.inputMicrographs.setExtended("outputMicrographs")
         self.proj.launchProtocol(protocol, wait=False)
-        self.waitFor(lambda: self.refreshed(protocol).hasAttribute(OUTPUT_MICROGRAPHS), "the first output")
-        grown = getattr(protocol, OUTPUT_MICROGRAPHS)
-        self.assertLess(grown.getSize(), 5, "outputs should appear before all input has arrived")
-        self.assertFalse(grown.isStreamClosed())
+        self.waitFor(lambda: self.registeredMicrographs(protocol), "the first batch", timeout=120)
+        self.assertTrue(self.streamOpen(coordFeeder.outputCoordinates),
+                        "a batch should be registered while the input is still open")
+        self.assertFalse(self.refreshed(protocol).isFinished())
+        self.assertFalse(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
         self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
         self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
-        self.assertMicrographOutputs(protocol, 5)
+        self.assertMicrographOutputs(protocol, len(names))
+        self.assertFalse(self.engineWorkers(), "the engine worker outlived the run")
         for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
             self.assertTrue(getattr(protocol, name).isStreamClosed())
 
 
+class TestLatePicks(ScreenTestBase):
+    def test_picks_arriving_after_their_micrograph_was_done(self):
+        """One micrograph's picks come in three commits, before and after its batch: none is lost."""
+        names = ["late_a", "late_b", "late_c"]
+        mics, coords, truth = self.importScenes("late", names, seed=5)
+        micIds = {os.path.basename(m.getFileName())[:-4]: m.getObjId() for m in mics.outputMicrographs}
+        # the input starts with the first two picks of late_a and all of late_b, and stays open
+        laterA, lateC = truth["late_a"][2:], truth["late_c"]
+        rows = sorted((c.getObjId(), c.getMicId()) for c in coords.outputCoordinates)
+        firstA = [coordId for coordId, micId in rows if micId == micIds["late_a"]][:2]
+        self.reopenInput(coords.outputCoordinates, [coordId for coordId, micId in rows if micId != micIds["late_b"]
+                                                    and coordId not in firstA])
+        protocol = self.screen(coords.outputCoordinates, launch=False, streamingBatchSize=1, streamingSleepOnWait=2)
+        self.proj.launchProtocol(protocol, wait=False)
+        self.waitFor(lambda: micIds["late_a"] in self.registeredMicrographs(protocol), "late_a's first batch")
+        self.appendInput(coords.outputCoordinates, [(micIds["late_a"], x, y) for x, y, _ in laterA[:1]])
+        time.sleep(5)  # a second commit, probably in a batch of its own
+        self.appendInput(coords.outputCoordinates, [(micIds["late_a"], x, y) for x, y, _ in laterA[1:]]
+                         + [(micIds["late_c"], x, y) for x, y, _ in lateC], close=True)
+        self.waitFor(lambda: self.finished(protocol), "the protocol to finish")
+        self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
+        micrographs = {m.getObjId(): m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS)}
+        self.assertEqual(len(micrographs), 3)
+        lateA = micrographs[micIds["late_a"]]
+        self.assertEqual(lateA._mcAccepted.get() + lateA._mcRejected.get(), len(truth["late_a"]))
+
+    @staticmethod
+    def reopenInput(coordinates, dropped):
+        """Removes coordinates from an imported set and reopens its stream, as if still picking."""
+        with contextlib.closing(sqlite3.connect(coordinates.getFileName())) as db:
+            db.executemany("DELETE FROM Objects WHERE id=?", [(i,) for i in dropped])
+            db.execute("UPDATE Properties SET value=? WHERE key='_streamState'", (str(SetOfCoordinates.STREAM_OPEN),))
+            db.commit()
+
+    @staticmethod
+    def appendInput(coordinates, picks, close=False):
+        """Appends picks (micId, x, y) to a streaming set as a picking protocol would."""
+        items = SetOfCoordinates(filename=coordinates.getFileName())
+        items.loadAllProperties()
+        items.enableAppend()
+        for micId, x, y in picks:
+            coordinate = Coordinate()
+            coordinate.setPosition(x, y)
+            coordinate.setMicId(micId)
+            items.append(coordinate)
+        items.setStreamState(SetOfCoordinates.STREAM_CLOSED if close else SetOfCoordinates.STREAM_OPEN)
+        items.write()
+        items.close()
+
+
 class TestKillAndContinue(ScreenTestBase):
-    def test_kill_and_continue(self):
-        """A run killed mid-way and continued redoes no micrograph and loses or repeats no pick."""
+    def test_sigkill_and_continue(self):
+        """A run whose process is killed (SIGKILL) mid-way leaves no engine behind, and continued
+        redoes no micrograph and loses or repeats no pick."""
         mics, coords, truth = self.importScenes("resume", ["r%d" % i for i in range(6)], seed=4)
         protocol = self.screen(coords.outputCoordinates, launch=False, streamingBatchSize=1)
         self.proj.launchProtocol(protocol, wait=False)
         self.waitFor(lambda: len(self.registeredMicrographs(protocol)) >= 2, "two registered micrographs")
-        self.proj.stopProtocol(protocol)
+        os.kill(self.refreshed(protocol).getPid(), signal.SIGKILL)
+        self.waitFor(lambda: not self.engineWorkers(), "the engine worker to end with the run", timeout=30)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            self.proj.stopProtocol(protocol)  # marks it aborted, as the GUI does for a vanished run
         protocol = self.refreshed(protocol)
         done = self.registeredMicrographs(protocol)
         self.assertLess(len(done), 6, "the run finished before it could be killed")
@@ -261,6 +341,34 @@ class TestKillAndContinue(ScreenTestBase):
         for micId, mtime in masks.items():
             path = protocol._getExtraPath("micrographs", "mic%06d_mask.mrc" % micId)
             self.assertEqual(os.stat(path).st_mtime_ns, mtime, "micrograph %d was predicted again" % micId)
+        self.assertFalse(self.engineWorkers(), "the engine worker outlived the run")
+
+
+class TestEngineWorker(ScreenTestBase):
+    def test_worker_restarts_after_the_engine_dies(self):
+        """The worker is started once for many batches, and replaced when its process dies."""
+        folder = os.path.join(self.data, "worker")
+        truth = scenes.write_scenes(folder, ["w0", "w1", "w2"], seed=6)
+        worker = EngineWorker(os.path.join(folder, "engine.log"))
+        self.addCleanup(worker.stop)
+        pids = []
+        for number, name in enumerate(truth):
+            manifest = {"output_dir": os.path.join(folder, "out"), "box_size": scenes.BOX, "model": self.model,
+                        "gpus": "cpu", "micrographs": [{"id": number, "key": name, "pixel_size": scenes.PIXEL_SIZE,
+                                                        "path": os.path.join(folder, name + ".mrc")}]}
+            paths = [os.path.join(folder, "%s.%s.json" % (name, kind)) for kind in ("manifest", "result")]
+            with open(paths[0], "w") as stream:
+                json.dump(manifest, stream)
+            self.assertEqual(worker.run(*paths), 0)
+            with open(paths[1]) as stream:
+                self.assertTrue(json.load(stream)["micrographs"][0]["ok"])
+            pids.append(worker.pid)
+            if number == 1:
+                os.kill(worker.pid, signal.SIGKILL)
+        self.assertEqual(pids[0], pids[1], "the worker should serve several batches")
+        self.assertNotEqual(pids[1], pids[2], "a dead worker should be replaced")
+        worker.stop()
+        self.assertFalse(psutil.pid_exists(pids[2]) and psutil.Process(pids[2]).status() != psutil.STATUS_ZOMBIE)
 
 
 class TestBundledModel(ScreenTestBase):

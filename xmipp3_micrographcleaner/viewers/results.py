@@ -13,7 +13,7 @@ import numpy as np
 from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, String
 
-from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from ..protocols.protocol_deep_micrograph_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
 
 # Reasons (the engine's words) that a new threshold or distance may overturn; any other rejection
 # (off the micrograph, failed micrograph, a per-class distance rule of the run) stays a rejection.

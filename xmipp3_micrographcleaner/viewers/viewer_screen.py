@@ -11,7 +11,7 @@ from pyworkflow import Config
 from pyworkflow.protocol import params
 from pyworkflow.viewer import DESKTOP_TKINTER
 
-from ..protocols import ProtMicrographCleanerScreen
+from ..protocols import ProtDeepMicrographScreen
 from . import figures
 from .results import SORT_ORDERS, loadResults, maskSet, registerCoordinates
 from .windows import ExplorerWindow, GalleryWindow, WindowView
@@ -22,7 +22,7 @@ class MicrographCleanerViewer(EmProtocolViewer):
     so that a threshold is chosen by looking at the data."""
 
     _label = "viewer deep micrograph cleaner"
-    _targets = [ProtMicrographCleanerScreen]
+    _targets = [ProtDeepMicrographScreen]
     _environments = [DESKTOP_TKINTER]
 
     def __init__(self, **kwargs):

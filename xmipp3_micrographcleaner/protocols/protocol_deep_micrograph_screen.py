@@ -1,34 +1,39 @@
-"""deep micrograph cleaner: flag bad regions of micrographs and sort particle coordinates by them.
+"""deepMicrographScreen: flag bad regions of micrographs and sort particle coordinates by them.
 
-Micrographs are handed to the engine in batches (one ``micrographcleaner batch`` process each, so the
-model is loaded once per batch), as soon as their coordinates arrive when the inputs stream. Every
-input coordinate ends in ``outputCoordinates`` (accepted) or ``outputCoordinatesRejected``, with its
-score, distance to the nearest bad region and reason. Registration skips what the outputs already
-hold, and the engine reuses masks already written, so a continued run neither redoes nor duplicates
-work.
+Coordinates are scheduled one by one as they arrive, grouped in batches by micrograph: picks that
+arrive for a micrograph already done go to a later batch, which reuses its mask. Batches go to one
+engine worker per run (:mod:`.engine_worker`). Every input coordinate ends in ``outputCoordinates``
+(accepted) or ``outputCoordinatesRejected``, with its score, distance to the nearest bad region and
+reason; the outputs are closed only once that is checked. Registration skips what the outputs
+already hold, and the engine reuses masks already written, so a continued run neither redoes nor
+duplicates work.
 """
 import hashlib
 import json
 import math
 import os
-import shlex
+import time
 
 from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import EMProtocol
 from pyworkflow import BETA
 from pyworkflow.object import Float, Integer, Set, String
 from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
+from pyworkflow.object import Pointer
 from pyworkflow.protocol import params
 import pyworkflow.utils as pwutils
 from pyworkflow.utils import Message
 
 from .. import Plugin
+from .engine_worker import EngineWorker
 from ..constants import ANY_CLASS, MICS_FROM_COORDINATES, MICS_OTHER, MODEL_BUNDLED, TTA_CHOICES
 
 OUTPUT_ACCEPTED = "outputCoordinates"
 OUTPUT_REJECTED = "outputCoordinatesRejected"
 OUTPUT_MICROGRAPHS = "outputMicrographs"
 MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
+MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
+MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
 
 
 def micrographKey(micId):
@@ -51,12 +56,12 @@ def optionalFloat(value):
     return None if value is None else float(value)
 
 
-class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
+class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
     """Flags carbon, contamination and other bad regions with MicrographCleaner's U-Net and scores
     every coordinate by how clean the area under its particle is; low-scoring coordinates, and those
     too close to bad regions, go to a rejected set, so nothing is lost."""
 
-    _label = "deep micrograph cleaner"
+    _label = "deep micrograph screen (MicrographCleaner)"  # Xmipp's is "deep micrograph cleaner"
     _devStatus = BETA
     _possibleOutputs = {OUTPUT_ACCEPTED: SetOfCoordinates, OUTPUT_REJECTED: SetOfCoordinates,
                         OUTPUT_MICROGRAPHS: SetOfMicrographs}
@@ -67,6 +72,7 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         self.mcModel = String()  # name and checksum of the model that produced the outputs
         self.mcClasses = String()  # the model's class names, comma separated ("bad" = any class first)
         self._doneCoordinates = None  # ids already in the coordinate outputs, loaded once per process
+        self._worker = None  # the engine worker of this process, started by the first batch
 
     # ------------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -92,10 +98,10 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                       help="Coordinates whose goodness (1 - mean badness under the particle, 0..1) is "
                            "below it are rejected. Use -1 to only score and keep every coordinate. "
                            "0.75-0.9 suits most data.")
-        form.addParam("minDistance", params.FloatParam, allowsNull=True, label="Min. distance to bad regions (A)",
+        form.addParam("minDistance", params.FloatParam, allowsNull=True, label="Min. distance to bad regions (Å)",
                       help="Also reject coordinates whose centre is closer than this to any bad region. "
                            "Empty: no distance rule.")
-        form.addParam("classDistances", params.StringParam, default="", label="Min. distance per class (A)",
+        form.addParam("classDistances", params.StringParam, default="", label="Min. distance per class (Å)",
                       help="For models with classes: e.g. 'carbon=50 contamination=200'. Empty: none.")
         form.addParam("modelChoice", params.EnumParam, default=MODEL_BUNDLED,
                       choices=["bundled default", "original defaultModel.h5", "another model file"],
@@ -108,10 +114,6 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         form.addParam("tta", params.EnumParam, default=0, choices=TTA_CHOICES, label="Test-time augmentation",
                       help="none: one pass; flips: 4 passes averaged; d8: 8 passes (flips and "
                            "rotations). More passes give smoother masks at proportional cost.")
-        form.addParam("streamingBatchSize", params.IntParam, default=10, validators=[params.GE(1)],
-                      label="Micrographs per batch",
-                      help="Micrographs handed to one engine run (the model is loaded once per run). "
-                           "Smaller batches give results sooner when streaming.")
         form.addParam("networkBatchSize", params.IntParam, default=8, validators=[params.GE(1)],
                       expertLevel=params.LEVEL_ADVANCED, label="Network batch size",
                       help="Images per network call; lower it if the GPU runs out of memory.")
@@ -125,38 +127,56 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         form.addHidden(params.GPU_LIST, params.StringParam, default="0", label="GPU ids",
                        help="GPUs to use, e.g. '0' or '0,1' (one worker per GPU).")
         self._defineStreamingParams(form)
-        form.addParallelSection(threads=2, mpi=0)
+        form.addParallelSection(threads=MIN_THREADS, mpi=0)
+
+    def _defineStreamingParams(self, form):
+        """Scipion's streaming fields, with this protocol's meaning and a sleep by default (pwem's
+        default, 0, would poll the inputs non-stop)."""
+        form.addSection("Streaming")
+        form.addParam("streamingBatchSize", params.IntParam, default=10, validators=[params.GE(1)],
+                      label="Micrographs per batch",
+                      help="Micrographs handed to the engine at once. A batch starts as soon as this many "
+                           "micrographs have new coordinates, and with fewer once the input is closed; "
+                           "smaller batches give results sooner when streaming.")
+        form.addParam("streamingSleepOnWait", params.IntParam, default=10, validators=[params.GE(MIN_SLEEP)],
+                      label="Check for new input every (s)",
+                      help="Seconds between looks at the inputs while they are open.")
+
+    def getGpuList(self):
+        """No GPU slots (nor their log lines) when the network runs on the CPU."""
+        return EMProtocol.getGpuList(self) if self.useGpu.get() else []
 
     # ------------------------------------------------------------------ steps
     def stepsGeneratorStep(self):
-        """Inserts one cleaning step per batch of micrographs whose coordinates have arrived."""
+        """Watches the inputs and inserts a cleaning step per batch of micrographs with coordinates
+        not yet scheduled; picks arriving later for a micrograph go to a later batch."""
         if not self.mcClasses.get():
             self.mcClasses.set(",".join(self._modelClasses()))
             self._store(self.mcClasses)
-        scheduled = self._registeredMicrographIds()
+        scheduled = set(self._registeredCoordinateIds())
         batchSteps = []
         size = self.streamingBatchSize.get()
         while True:
-            coordinatesClosed, withCoordinates = self._micrographIdsWithCoordinates()
+            coordinatesClosed, waiting = self._unscheduledCoordinates(scheduled)
             micsClosed, available = self._availableMicrographIds()
-            waiting = withCoordinates - scheduled
             ready = sorted(i for i in waiting if micsClosed or i in available)
             final = coordinatesClosed and len(ready) == len(waiting)
             while len(ready) >= size or (final and ready):
                 batch, ready = ready[:size], ready[size:]
-                batchSteps.append(self._insertFunctionStep(self.cleanBatchStep, batch, prerequisites=[],
-                                                           needsGPU=True))
-                scheduled.update(batch)
+                coordIds = sorted(c for micId in batch for c in waiting[micId])
+                batchSteps.append(self._insertFunctionStep(self.cleanBatchStep, batch, coordIds, prerequisites=[],
+                                                           needsGPU=self.useGpu.get()))
+                scheduled.update(coordIds)
             if final:
                 self._insertFunctionStep(self.closeOutputsStep, prerequisites=batchSteps, needsGPU=False)
                 return
-            self._streamingSleepOnWait()
+            time.sleep(max(self.streamingSleepOnWait.get() or 0, MIN_SLEEP))
 
-    def cleanBatchStep(self, micIds):
+    def cleanBatchStep(self, micIds, coordIds):
         micrographs = self._loadMicrographs(micIds)
-        coordinates = self._loadCoordinates(micIds)
-        batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (
-            micIds[0], hashlib.sha1(",".join(map(str, micIds)).encode()).hexdigest()[:8]))
+        coordinates = self._loadCoordinates(micIds, coordIds)
+        batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (micIds[0], hashlib.sha1(
+            (",".join(map(str, micIds)) + ";" + ",".join(map(str, coordIds))).encode()).hexdigest()[:8]))
         os.makedirs(batchDir, exist_ok=True)
         manifest = self._manifest(micrographs, coordinates)
         entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
@@ -166,9 +186,31 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
             self._register(entries, micrographs, coordinates)
 
     def closeOutputsStep(self):
+        """Closes the outputs once every input coordinate is in exactly one of them."""
+        self._engineWorker().stop()
         with self._lock:
+            self._checkComplete()
             for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS):
                 self._updateOutputSet(name, self._openOutput(name), Set.STREAM_CLOSED)
+
+    def _checkComplete(self):
+        inputs = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
+        expected = set(inputs.getIdSet())
+        inputs.close()
+        found = []
+        for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
+            if hasattr(self, name) and getattr(self, name).getSize():
+                output = self._reopen(SetOfCoordinates, self._outputFile(name))
+                found.extend(output.getIdSet())
+                output.close()
+        problems = []
+        for what, ids in (("in no output", expected - set(found)), ("not in the input", set(found) - expected),
+                          ("in both outputs", {i for i in found if found.count(i) > 1})):
+            if ids:
+                problems.append("%d coordinates %s (ids %s)" % (len(ids), what, ", ".join(map(str, sorted(ids)))))
+        if problems:
+            raise RuntimeError("The outputs do not hold every input coordinate exactly once: %s. "
+                               "They are left open; continue the run to retry." % "; ".join(problems))
 
     # ------------------------------------------------------------------ engine
     def _scale(self):
@@ -208,6 +250,12 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                 "thumbnails": self.saveThumbnails.get(), "save_masks": self.saveMasks.get(),
                 "extra_downsampling": 1, "micrographs": entries}
 
+    def _engineWorker(self):
+        with self._lock:
+            if self._worker is None:
+                self._worker = EngineWorker(self.getLogPaths()[1])
+            return self._worker
+
     def _runEngine(self, manifest, batchDir):
         """Runs (or, after an interruption, reuses) one engine batch; returns its micrograph entries."""
         manifestPath = os.path.join(batchDir, "manifest.json")
@@ -219,14 +267,11 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
                 os.remove(resultPath)
             with open(manifestPath, "w") as stream:
                 stream.write(text)
-            try:
-                self.runJob(Plugin.getProgram(), "batch %s --result %s --quiet"
-                            % (shlex.quote(manifestPath), shlex.quote(resultPath)), env=Plugin.getEnviron())
-            except Exception as error:
-                # Exit status 3 means some micrographs failed: the result still holds everyone.
-                if not os.path.exists(resultPath):
-                    raise RuntimeError("micrographcleaner batch %s failed: %s"
-                                       % (manifestPath, self._engineError() or error)) from None
+            status = self._engineWorker().run(os.path.abspath(manifestPath), os.path.abspath(resultPath))
+            # Exit status 3 means some micrographs failed: the result still holds everyone.
+            if not os.path.exists(resultPath):
+                raise RuntimeError("micrographcleaner batch %s failed (status %d): %s"
+                                   % (manifestPath, status, self._engineError() or "see the log"))
         with open(resultPath) as stream:
             return json.load(stream)["micrographs"]
 
@@ -279,12 +324,17 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         items.loadAllProperties()
         return items
 
-    def _micrographIdsWithCoordinates(self):
+    def _unscheduledCoordinates(self, scheduled):
+        """Whether the input is closed, and {micId: [coordinate ids]} of those not in ``scheduled``."""
         coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
         closed = coordinates.isStreamClosed()  # read before the items: nothing is missed
-        ids = set(coordinates.getUniqueValues("_micId"))
+        rows = coordinates.getUniqueValues(["id", "_micId"])
         coordinates.close()
-        return closed, ids
+        waiting = {}
+        for coordId, micId in zip(rows["id"], rows["_micId"]):
+            if coordId not in scheduled:
+                waiting.setdefault(micId, []).append(coordId)
+        return closed, waiting
 
     def _availableMicrographIds(self):
         micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
@@ -303,9 +353,11 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         micrographs.close()
         return found
 
-    def _loadCoordinates(self, micIds):
+    def _loadCoordinates(self, micIds, coordIds):
+        wanted = set(coordIds)
         coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
-        found = {micId: [c.clone() for c in coordinates.iterItems(where="_micId=%d" % micId)]
+        found = {micId: [c.clone() for c in coordinates.iterItems(where="_micId=%d" % micId)
+                         if c.getObjId() in wanted]
                  for micId in micIds}
         coordinates.close()
         return found
@@ -327,10 +379,18 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         else:
             inputCoordinates = self.inputCoordinates.get()
             output = SetOfCoordinates(filename=self._outputFile(name), indexes=["_micId"])
-            output.setMicrographs(inputCoordinates.getMicrographs())
+            output.setMicrographs(self._micrographsPointer(inputCoordinates))
             output.setBoxSize(inputCoordinates.getBoxSize())
         output.setStreamState(Set.STREAM_OPEN)
         return output
+
+    @staticmethod
+    def _micrographsPointer(coordinates):
+        """The input coordinates' own (indirect) pointer to their micrographs, so that no direct
+        pointer is stored."""
+        pointer = Pointer()
+        pointer.copy(coordinates._micrographsPointer)
+        return pointer
 
     def _defineNew(self, name, output):
         """First update of an output: define it with its relation to the inputs."""
@@ -360,23 +420,28 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         return self._doneCoordinates
 
     def _register(self, entries, micrographs, coordinates):
-        """Appends a batch's scored coordinates, then its micrographs (so a micrograph in the output
-        means all of its coordinates are too); anything already registered is skipped."""
+        """Appends a batch's scored coordinates, then its micrographs, or, for a micrograph that an
+        earlier batch registered, adds to its counts; coordinates already registered are skipped."""
         doneMicrographs = self._registeredMicrographIds()
         doneCoordinates = self._registeredCoordinateIds()
         outputs = {name: self._openOutput(name) for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS)}
         for entry in entries:
             micId = entry["id"]
-            if micId in doneMicrographs:
-                continue
-            counts = {OUTPUT_ACCEPTED: 0, OUTPUT_REJECTED: 0}
+            counts = {OUTPUT_ACCEPTED: 0, OUTPUT_REJECTED: 0}  # of the batch
+            added = dict(counts)  # of those new to the outputs
             for coord, accepted in self._scoredCoordinates(entry, coordinates[micId]):
                 name = OUTPUT_ACCEPTED if accepted else OUTPUT_REJECTED
                 counts[name] += 1
                 if coord.getObjId() not in doneCoordinates:
+                    added[name] += 1
                     outputs[name].append(coord)
                     doneCoordinates.add(coord.getObjId())
-            if micId in micrographs:
+            if micId in doneMicrographs:
+                mic = outputs[OUTPUT_MICROGRAPHS][micId].clone()
+                mic._mcAccepted.set(mic._mcAccepted.get() + added[OUTPUT_ACCEPTED])
+                mic._mcRejected.set(mic._mcRejected.get() + added[OUTPUT_REJECTED])
+                outputs[OUTPUT_MICROGRAPHS].update(mic)
+            elif micId in micrographs:
                 outputs[OUTPUT_MICROGRAPHS].append(self._annotatedMicrograph(micrographs[micId], entry, counts))
         for name, output in outputs.items():
             self._defineNew(name, output)
@@ -412,7 +477,9 @@ class ProtMicrographCleanerScreen(EMProtocol, ProtStreamingBase):
         """Parameter checks; the environment is checked by Plugin.validateInstallation, which
         Scipion runs before this for every protocol of the plugin."""
         errors = []
-        self._validateThreads(errors)
+        if self.numberOfThreads.get() < MIN_THREADS:
+            errors.append("At least %d threads are needed: one for Scipion, one that watches the inputs "
+                          "and one (or more) for the batches." % MIN_THREADS)
         if self.modelChoice.get() != MODEL_BUNDLED:
             path = self.modelFile.get()
             if not path or not os.path.isfile(path):
