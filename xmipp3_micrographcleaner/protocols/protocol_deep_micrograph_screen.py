@@ -10,6 +10,7 @@ duplicates work.
 """
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -19,7 +20,6 @@ from pwem.protocols import EMProtocol
 from pyworkflow import BETA
 from pyworkflow.object import Float, Integer, Set, String
 from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
-from pyworkflow.object import Pointer
 from pyworkflow.protocol import params
 import pyworkflow.utils as pwutils
 from pyworkflow.utils import Message
@@ -141,6 +141,11 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         form.addParam("streamingSleepOnWait", params.IntParam, default=10, validators=[params.GE(MIN_SLEEP)],
                       label="Check for new input every (s)",
                       help="Seconds between looks at the inputs while they are open.")
+
+    def getBinThreads(self):
+        """The engine uses TensorFlow's own CPU threads: no binary threads field (whose absence
+        Scipion's run header would report as an error)."""
+        return 0
 
     def getGpuList(self):
         """No GPU slots (nor their log lines) when the network runs on the CPU."""
@@ -379,18 +384,23 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         else:
             inputCoordinates = self.inputCoordinates.get()
             output = SetOfCoordinates(filename=self._outputFile(name), indexes=["_micId"])
-            output.setMicrographs(self._micrographsPointer(inputCoordinates))
+            self._setMicrographs(output, inputCoordinates)
             output.setBoxSize(inputCoordinates.getBoxSize())
         output.setStreamState(Set.STREAM_OPEN)
         return output
 
     @staticmethod
-    def _micrographsPointer(coordinates):
-        """The input coordinates' own (indirect) pointer to their micrographs, so that no direct
-        pointer is stored."""
-        pointer = Pointer()
-        pointer.copy(coordinates._micrographsPointer)
-        return pointer
+    def _setMicrographs(output, coordinates):
+        """The output points to the input coordinates' micrographs as the input does. pwem warns
+        "FOR DEVELOPERS" in the user's log when that pointer is a direct one, which is the
+        input's choice (pwem's own import makes one), not something this run can fix."""
+        dataLogger = logging.getLogger("pwem.objects.data")
+        level = dataLogger.level
+        dataLogger.setLevel(logging.ERROR)
+        try:
+            output.setMicrographs(coordinates._micrographsPointer)
+        finally:
+            dataLogger.setLevel(level)
 
     def _defineNew(self, name, output):
         """First update of an output: define it with its relation to the inputs."""
