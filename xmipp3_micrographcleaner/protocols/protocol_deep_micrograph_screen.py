@@ -1,6 +1,8 @@
 """deepMicrographScreen: flag bad regions of micrographs and sort particle coordinates by them.
 
-Coordinates are scheduled one by one as they arrive, grouped in batches by micrograph: picks that
+Micrographs whose flagged area exceeds a maximum are rejected (``outputMicrographsRejected``), with
+their coordinates; without coordinates the protocol screens micrographs only. Coordinates are
+scheduled one by one as they arrive, grouped in batches by micrograph: picks that
 arrive for a micrograph already done go to a later batch, which reuses its mask. Batches go to one
 engine worker per run (:mod:`.engine_worker`). Every input coordinate ends in ``outputCoordinates``
 (accepted) or ``outputCoordinatesRejected``, with its score, distance to the nearest bad region and
@@ -26,11 +28,15 @@ from pyworkflow.utils import Message
 
 from .. import Plugin
 from .engine_worker import EngineWorker
-from ..constants import ANY_CLASS, MICS_FROM_COORDINATES, MICS_OTHER, MODEL_BUNDLED, TTA_CHOICES
+from ..constants import ANY_CLASS, MODEL_BUNDLED, TTA_CHOICES
 
 OUTPUT_ACCEPTED = "outputCoordinates"
 OUTPUT_REJECTED = "outputCoordinatesRejected"
 OUTPUT_MICROGRAPHS = "outputMicrographs"
+OUTPUT_MICROGRAPHS_REJECTED = "outputMicrographsRejected"
+MICROGRAPH_OUTPUTS = (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)
+COORDINATE_OUTPUTS = (OUTPUT_ACCEPTED, OUTPUT_REJECTED)
+MOSTLY_BAD = "micrograph mostly bad"
 MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
 MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
 MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
@@ -57,14 +63,15 @@ def optionalFloat(value):
 
 
 class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
-    """Flags carbon, contamination and other bad regions with MicrographCleaner's U-Net and scores
-    every coordinate by how clean the area under its particle is; low-scoring coordinates, and those
-    too close to bad regions, go to a rejected set, so nothing is lost."""
+    """Flags carbon, contamination and other bad regions with MicrographCleaner's U-Net, rejects
+    micrographs that are mostly bad and scores every coordinate by how clean the area under its
+    particle is; low-scoring coordinates, and those too close to bad regions, go to a rejected set,
+    so nothing is lost."""
 
     _label = "deep micrograph screen (MicrographCleaner)"  # Xmipp's is "deep micrograph cleaner"
     _devStatus = BETA
     _possibleOutputs = {OUTPUT_ACCEPTED: SetOfCoordinates, OUTPUT_REJECTED: SetOfCoordinates,
-                        OUTPUT_MICROGRAPHS: SetOfMicrographs}
+                        OUTPUT_MICROGRAPHS: SetOfMicrographs, OUTPUT_MICROGRAPHS_REJECTED: SetOfMicrographs}
     stepsExecutionMode = STEPS_PARALLEL
 
     def __init__(self, **kwargs):
@@ -78,22 +85,25 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
     def _defineParams(self, form):
         form.addSection(label=Message.LABEL_INPUT)
         form.addParam("inputCoordinates", params.PointerParam, pointerClass="SetOfCoordinates",
-                      important=True, label="Input coordinates",
-                      help="Coordinates to score; they may still be growing (streaming).")
-        form.addParam("micsSource", params.EnumParam, default=MICS_FROM_COORDINATES,
-                      choices=["the coordinates' micrographs", "another set of micrographs"],
-                      display=params.EnumParam.DISPLAY_HLIST, label="Micrographs from",
-                      help="Another set is useful when the coordinates were picked on downsampled, "
-                           "filtered or contrast-inverted micrographs: the network expects particles "
-                           "dark on a bright background. Micrographs are matched by id and coordinates "
-                           "are rescaled when the sampling differs.")
+                      allowsNull=True, important=True, label="Input coordinates",
+                      help="Coordinates to score; they may still be growing (streaming). Empty: screen "
+                           "micrographs only (e.g. right after motion correction, before picking).")
         form.addParam("inputMicrographs", params.PointerParam, pointerClass="SetOfMicrographs",
-                      condition="micsSource==%d" % MICS_OTHER, label="Micrographs",
-                      help="Must hold the micrographs of the coordinates, with the same ids.")
+                      allowsNull=True, label="Micrographs",
+                      help="Empty: the coordinates' micrographs. Another set is useful when the coordinates "
+                           "were picked on downsampled, filtered or contrast-inverted micrographs: the network "
+                           "expects particles dark on a bright background. Micrographs are matched by id and "
+                           "coordinates are rescaled when the sampling differs. Needed without coordinates.")
         form.addParam("boxSize", params.IntParam, allowsNull=True, label="Box size (px)",
-                      help="Particle box in pixels of the coordinates' micrographs; empty: the "
-                           "coordinates' box size. The network sees micrographs downsampled so that "
-                           "this box is 16 px wide, and scores the disc of this diameter.")
+                      help="Particle box in pixels of the coordinates' micrographs (of the micrographs, "
+                           "without coordinates); empty: the coordinates' box size. The network sees "
+                           "micrographs downsampled so that this box is 16 px wide, and scores the disc "
+                           "of this diameter.")
+        form.addParam("maxFlagged", params.FloatParam, default=0.8, label="Max. flagged fraction",
+                      validators=[params.Range(0, 1)],
+                      help="Micrographs with more of their area flagged bad (0..1) go to "
+                           "outputMicrographsRejected, and all their coordinates are rejected "
+                           "('%s'). 1: keep every micrograph that could be processed." % MOSTLY_BAD)
         form.addParam("threshold", params.FloatParam, default=0.8, label="Goodness threshold",
                       help="Coordinates whose goodness (1 - mean badness under the particle, 0..1) is "
                            "below it are rejected. Use -1 to only score and keep every coordinate. "
@@ -158,20 +168,24 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         if not self.mcClasses.get():
             self.mcClasses.set(",".join(self._modelClasses()))
             self._store(self.mcClasses)
-        scheduled = set(self._registeredCoordinateIds())
+        # what is scheduled: coordinate ids, or micrograph ids when screening micrographs only
+        scheduled = set(self._registeredCoordinateIds() if self._withCoordinates() else self._registeredMicrographIds())
         batchSteps = []
         size = self.streamingBatchSize.get()
         while True:
-            coordinatesClosed, waiting = self._unscheduledCoordinates(scheduled)
             micsClosed, available = self._availableMicrographIds()
+            if self._withCoordinates():
+                inputClosed, waiting = self._unscheduledCoordinates(scheduled)
+            else:
+                inputClosed, waiting = micsClosed, {micId: [] for micId in available - scheduled}
             ready = sorted(i for i in waiting if micsClosed or i in available)
-            final = coordinatesClosed and len(ready) == len(waiting)
+            final = inputClosed and len(ready) == len(waiting)
             while len(ready) >= size or (final and ready):
                 batch, ready = ready[:size], ready[size:]
                 coordIds = sorted(c for micId in batch for c in waiting[micId])
                 batchSteps.append(self._insertFunctionStep(self.cleanBatchStep, batch, coordIds, prerequisites=[],
                                                            needsGPU=self.useGpu.get()))
-                scheduled.update(coordIds)
+                scheduled.update(coordIds if self._withCoordinates() else batch)
             if final:
                 self._insertFunctionStep(self.closeOutputsStep, prerequisites=batchSteps, needsGPU=False)
                 return
@@ -179,51 +193,55 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
 
     def cleanBatchStep(self, micIds, coordIds):
         micrographs = self._loadMicrographs(micIds)
-        coordinates = self._loadCoordinates(micIds, coordIds)
+        coordinates = self._loadCoordinates(micIds, coordIds) if self._withCoordinates() else None
         batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (micIds[0], hashlib.sha1(
             (",".join(map(str, micIds)) + ";" + ",".join(map(str, coordIds))).encode()).hexdigest()[:8]))
         os.makedirs(batchDir, exist_ok=True)
         manifest = self._manifest(micrographs, coordinates)
         entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
-        entries += [self._missingEntry(micId, coordinates[micId]) for micId in micIds if micId not in micrographs]
+        entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
+                    for micId in micIds if micId not in micrographs]
+        for entry in entries:
+            entry["rejected"] = self._micrographRejected(entry)
         with self._lock:
             self._rememberModel(entries)
             self._register(entries, micrographs, coordinates)
 
     def closeOutputsStep(self):
-        """Closes the outputs once every input coordinate is in exactly one of them."""
+        """Closes the outputs once every input item is in exactly one of them."""
         self._engineWorker().stop()
         with self._lock:
             self._checkComplete()
-            for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS):
+            for name in self._outputNames():
                 self._updateOutputSet(name, self._openOutput(name), Set.STREAM_CLOSED)
 
     def _checkComplete(self):
-        inputs = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
+        """Input coordinates = accepted + rejected (micrographs, without coordinates), or a loud failure."""
+        SetClass, inputFile, names, what = ((SetOfCoordinates, self.inputCoordinates.get().getFileName(),
+                                             COORDINATE_OUTPUTS, "coordinates") if self._withCoordinates() else
+                                            (SetOfMicrographs, self._micrographSource().getFileName(),
+                                             MICROGRAPH_OUTPUTS, "micrographs"))
+        inputs = self._reopen(SetClass, inputFile)
         expected = set(inputs.getIdSet())
         inputs.close()
         found = []
-        for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
-            if hasattr(self, name) and getattr(self, name).getSize():
-                output = self._reopen(SetOfCoordinates, self._outputFile(name))
-                found.extend(output.getIdSet())
-                output.close()
+        for name in names:
+            found.extend(self._registeredIds(name))
         problems = []
-        for what, ids in (("in no output", expected - set(found)), ("not in the input", set(found) - expected),
-                          ("in both outputs", {i for i in found if found.count(i) > 1})):
+        for where, ids in (("in no output", expected - set(found)), ("not in the input", set(found) - expected),
+                           ("in both outputs", {i for i in found if found.count(i) > 1})):
             if ids:
-                problems.append("%d coordinates %s (ids %s)" % (len(ids), what, ", ".join(map(str, sorted(ids)))))
+                problems.append("%d %s %s (ids %s)" % (len(ids), what, where, ", ".join(map(str, sorted(ids)))))
         if problems:
-            raise RuntimeError("The outputs do not hold every input coordinate exactly once: %s. "
+            raise RuntimeError("The outputs do not hold every input item exactly once: %s. "
                                "They are left open; continue the run to retry." % "; ".join(problems))
 
     # ------------------------------------------------------------------ engine
     def _scale(self):
         """Micrograph pixels per coordinate pixel."""
-        return self._coordinateSampling() / self._micrographSource().getSamplingRate()
-
-    def _coordinateSampling(self):
-        return self.inputCoordinates.get().getMicrographs().getSamplingRate()
+        if not self._withCoordinates():
+            return 1.0
+        return self.inputCoordinates.get().getMicrographs().getSamplingRate() / self._micrographSource().getSamplingRate()
 
     def _modelPath(self):
         return None if self.modelChoice.get() == MODEL_BUNDLED else os.path.abspath(self.modelFile.get())
@@ -241,12 +259,12 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         threshold = self.threshold.get()
         entries = []
         for micId, mic in micrographs.items():
-            coords = coordinates[micId]
-            entries.append({"id": micId, "path": mic.getFileName(), "pixel_size": pixelSize,
-                            "key": micrographKey(micId),
-                            "coordinates": {"id": [c.getObjId() for c in coords],
-                                            "x": [c.getX() * scale for c in coords],
-                                            "y": [c.getY() * scale for c in coords]}})
+            entry = {"id": micId, "path": mic.getFileName(), "pixel_size": pixelSize, "key": micrographKey(micId)}
+            if coordinates is not None:
+                coords = coordinates[micId]
+                entry["coordinates"] = {"id": [c.getObjId() for c in coords], "x": [c.getX() * scale for c in coords],
+                                        "y": [c.getY() * scale for c in coords]}
+            entries.append(entry)
         return {"output_dir": self._getExtraPath("micrographs"), "box_size": boxSize * scale,
                 "model": self._modelPath(), "threshold": threshold if threshold >= 0 else None,
                 "min_distance": self._minDistances(), "tta": TTA_CHOICES[self.tta.get()],
@@ -286,6 +304,11 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             errors = [line.strip() for line in stream if "micrographcleaner batch: error:" in line]
         return errors[-1] if errors else None
 
+    def _micrographRejected(self, entry):
+        """Failed micrographs, and those flagged bad over more than the maximum fraction."""
+        fraction = (entry.get("summary") or {}).get("flagged_fraction")
+        return not entry["ok"] or fraction is None or fraction > self.maxFlagged.get()
+
     def _missingEntry(self, micId, coords):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
                 "summary": {}, "coordinates": {"id": [c.getObjId() for c in coords]}}
@@ -317,8 +340,11 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         return [name for name in (self.mcClasses.get() or "").split(",")[1:] if name]
 
     # ------------------------------------------------------------------ inputs
+    def _withCoordinates(self):
+        return self.inputCoordinates.hasValue()
+
     def _micrographSource(self):
-        if self.micsSource.get() == MICS_OTHER:
+        if self.inputMicrographs.hasValue():
             return self.inputMicrographs.get()
         return self.inputCoordinates.get().getMicrographs()
 
@@ -378,7 +404,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             output.enableAppend()
             return output
         pwutils.cleanPath(self._outputFile(name))  # an empty set leaves an empty file, not a database
-        if name == OUTPUT_MICROGRAPHS:
+        if name in MICROGRAPH_OUTPUTS:
             output = SetOfMicrographs(filename=self._outputFile(name), indexes=["_index"])
             output.copyInfo(self._micrographSource())
         else:
@@ -407,52 +433,56 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         isNew = not hasattr(self, name)
         self._updateOutputSet(name, output, Set.STREAM_OPEN)
         if isNew:
-            self._defineSourceRelation(self.inputCoordinates, output)
-            if self.micsSource.get() == MICS_OTHER:
-                self._defineSourceRelation(self.inputMicrographs, output)
+            for source in (self.inputCoordinates, self.inputMicrographs):
+                if source.hasValue():
+                    self._defineSourceRelation(source, output)
 
-    def _registeredMicrographIds(self):
-        if not (hasattr(self, OUTPUT_MICROGRAPHS) and getattr(self, OUTPUT_MICROGRAPHS).getSize()):
-            return set()
-        output = self._reopen(SetOfMicrographs, self._outputFile(OUTPUT_MICROGRAPHS))
-        ids = set(output.getIdSet())
+    def _outputNames(self):
+        return (COORDINATE_OUTPUTS if self._withCoordinates() else ()) + MICROGRAPH_OUTPUTS
+
+    def _registeredIds(self, name):
+        """Ids in an output's file (which may be ahead of this process's view of the output)."""
+        if not (hasattr(self, name) and getattr(self, name).getSize()):
+            return []
+        output = self._reopen(type(getattr(self, name)), self._outputFile(name))
+        ids = list(output.getIdSet())
         output.close()
         return ids
 
+    def _registeredMicrographIds(self):
+        return {micId for name in MICROGRAPH_OUTPUTS for micId in self._registeredIds(name)}
+
     def _registeredCoordinateIds(self):
         if self._doneCoordinates is None:
-            self._doneCoordinates = set()
-            for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
-                if hasattr(self, name) and getattr(self, name).getSize():
-                    output = self._reopen(SetOfCoordinates, self._outputFile(name))
-                    self._doneCoordinates.update(output.getIdSet())
-                    output.close()
+            self._doneCoordinates = {i for name in COORDINATE_OUTPUTS for i in self._registeredIds(name)}
         return self._doneCoordinates
 
     def _register(self, entries, micrographs, coordinates):
-        """Appends a batch's scored coordinates, then its micrographs, or, for a micrograph that an
-        earlier batch registered, adds to its counts; coordinates already registered are skipped."""
+        """Appends a batch's scored coordinates, then its micrographs (accepted or rejected), or, for
+        a micrograph that an earlier batch registered, adds to its counts; coordinates already
+        registered are skipped."""
         doneMicrographs = self._registeredMicrographIds()
         doneCoordinates = self._registeredCoordinateIds()
-        outputs = {name: self._openOutput(name) for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS)}
+        outputs = {name: self._openOutput(name) for name in self._outputNames()}
         for entry in entries:
             micId = entry["id"]
             counts = {OUTPUT_ACCEPTED: 0, OUTPUT_REJECTED: 0}  # of the batch
             added = dict(counts)  # of those new to the outputs
-            for coord, accepted in self._scoredCoordinates(entry, coordinates[micId]):
+            for coord, accepted in self._scoredCoordinates(entry, coordinates[micId] if coordinates else []):
                 name = OUTPUT_ACCEPTED if accepted else OUTPUT_REJECTED
                 counts[name] += 1
                 if coord.getObjId() not in doneCoordinates:
                     added[name] += 1
                     outputs[name].append(coord)
                     doneCoordinates.add(coord.getObjId())
-            if micId in doneMicrographs:
-                mic = outputs[OUTPUT_MICROGRAPHS][micId].clone()
+            micOutput = outputs[OUTPUT_MICROGRAPHS_REJECTED if entry["rejected"] else OUTPUT_MICROGRAPHS]
+            if micId in doneMicrographs:  # the same mask, so the same decision as before
+                mic = micOutput[micId].clone()
                 mic._mcAccepted.set(mic._mcAccepted.get() + added[OUTPUT_ACCEPTED])
                 mic._mcRejected.set(mic._mcRejected.get() + added[OUTPUT_REJECTED])
-                outputs[OUTPUT_MICROGRAPHS].update(mic)
+                micOutput.update(mic)
             elif micId in micrographs:
-                outputs[OUTPUT_MICROGRAPHS].append(self._annotatedMicrograph(micrographs[micId], entry, counts))
+                micOutput.append(self._annotatedMicrograph(micrographs[micId], entry, counts))
         for name, output in outputs.items():
             self._defineNew(name, output)
 
@@ -467,8 +497,12 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             coord._xmipp_goodRegionScore = Float(scores["goodness"][i] if scored else None)
             # null distance from a processed micrograph: no bad region at all
             coord._mcDistanceToBad = Float(math.inf if scored and distance is None and entry["ok"] else distance)
-            coord._mcReason = String(scores["reason"][i] if scored else "micrograph failed: %s" % failure)
-            yield coord, bool(scored and scores["accepted"][i])
+            if not scored:
+                reason = "micrograph failed: %s" % failure
+            else:  # a failed micrograph's coordinates keep the engine's reason
+                reason = MOSTLY_BAD if entry["rejected"] and entry["ok"] else scores["reason"][i]
+            coord._mcReason = String(reason)
+            yield coord, bool(scored and scores["accepted"][i] and not entry["rejected"])
 
     def _annotatedMicrograph(self, mic, entry, counts):
         summary = entry.get("summary") or {}
@@ -502,38 +536,43 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             parseClassDistances(self.classDistances.get() or "")
         except ValueError as error:
             errors.append("Min. distance per class: %s" % error)
-        if (self.micsSource.get() == MICS_OTHER and not self.inputMicrographs.hasValue()):
-            errors.append("Choose the set of micrographs to use.")
+        if not self._withCoordinates() and not self.inputMicrographs.hasValue():
+            errors.append("Give coordinates, micrographs, or both.")
+        elif not self._withCoordinates() and not self.boxSize.get():
+            errors.append("Without coordinates, give the particle box size (px of the micrographs).")
         return errors
 
     def _counts(self):
         return {name: getattr(self, name).getSize() if hasattr(self, name) else 0
-                for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED, OUTPUT_MICROGRAPHS)}
+                for name in COORDINATE_OUTPUTS + MICROGRAPH_OUTPUTS}
 
-    def _failedMicrographs(self):
-        if not hasattr(self, OUTPUT_MICROGRAPHS):
-            return []
-        return [mic._mcError.get() for mic in getattr(self, OUTPUT_MICROGRAPHS) if mic._mcError.get()]
+    def _screenedMicrographs(self):
+        """Clones of the accepted and rejected micrographs."""
+        return [mic.clone() for name in MICROGRAPH_OUTPUTS if hasattr(self, name) for mic in getattr(self, name)]
 
     def _summary(self):
         counts = self._counts()
-        if not counts[OUTPUT_MICROGRAPHS]:
+        screened = counts[OUTPUT_MICROGRAPHS] + counts[OUTPUT_MICROGRAPHS_REJECTED]
+        if not screened:
             return ["No micrograph processed yet."]
+        micrographs = self._screenedMicrographs()
         total = counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED]
         threshold = self.threshold.get()
-        distances = ", ".join("%s %g A" % (name, value) for name, value in self._minDistances().items())
-        lines = ["Model: %s; threshold %s; minimum distance: %s." % (
+        distances = ", ".join("%s %g Å" % (name, value) for name, value in self._minDistances().items())
+        lines = ["Model: %s; threshold %s; minimum distance: %s; max. flagged fraction %g." % (
                      self.mcModel.get() or "?", "none (score only)" if threshold < 0 else "%g" % threshold,
-                     distances or "none"),
-                 "%d micrographs; %d coordinates: %d accepted (%.1f%%), %d rejected."
-                 % (counts[OUTPUT_MICROGRAPHS], total, counts[OUTPUT_ACCEPTED],
-                    100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1), counts[OUTPUT_REJECTED])]
-        fractions = [mic._mcFlaggedFraction.get() for mic in getattr(self, OUTPUT_MICROGRAPHS)
-                     if mic._mcFlaggedFraction.get() is not None]
+                     distances or "none", self.maxFlagged.get()),
+                 "%d micrographs: %d accepted, %d rejected (mostly bad or failed)."
+                 % (screened, counts[OUTPUT_MICROGRAPHS], counts[OUTPUT_MICROGRAPHS_REJECTED])]
+        if self._withCoordinates():
+            lines.append("%d coordinates: %d accepted (%.1f%%), %d rejected."
+                         % (total, counts[OUTPUT_ACCEPTED], 100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1),
+                            counts[OUTPUT_REJECTED]))
+        fractions = [mic._mcFlaggedFraction.get() for mic in micrographs if mic._mcFlaggedFraction.get() is not None]
         if fractions:
             lines.append("Flagged bad: %.1f%% of the micrograph area on average, up to %.1f%%."
                          % (100 * sum(fractions) / len(fractions), 100 * max(fractions)))
-        failed = self._failedMicrographs()
+        failed = [mic._mcError.get() for mic in micrographs if mic._mcError.get()]
         if failed:
             lines.append("%d micrographs failed (their coordinates are rejected): %s"
                          % (len(failed), "; ".join(failed)))
@@ -541,13 +580,17 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
 
     def _methods(self):
         counts = self._counts()
-        if not counts[OUTPUT_MICROGRAPHS]:
+        screened = counts[OUTPUT_MICROGRAPHS] + counts[OUTPUT_MICROGRAPHS_REJECTED]
+        if not screened:
             return []
-        total = counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED]
-        return ["Bad regions (carbon, contamination, ice) of %d micrographs were located with "
-                "MicrographCleaner [SanchezGarcia2020] (model %s); %d of %d particle coordinates "
-                "lying on clean areas were kept." % (counts[OUTPUT_MICROGRAPHS], self.mcModel.get(),
-                                                      counts[OUTPUT_ACCEPTED], total)]
+        text = ("Bad regions (carbon, contamination, ice) of %d micrographs were located with "
+                "MicrographCleaner [SanchezGarcia2020] (model %s); %d micrographs with more than %g%% of "
+                "their area flagged were discarded" % (screened, self.mcModel.get(),
+                                                       counts[OUTPUT_MICROGRAPHS_REJECTED], 100 * self.maxFlagged.get()))
+        if self._withCoordinates():
+            text += ", and %d of %d particle coordinates lying on clean areas were kept" % (
+                counts[OUTPUT_ACCEPTED], counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED])
+        return [text + "."]
 
     def _citations(self):
         return ["SanchezGarcia2020"]

@@ -18,10 +18,11 @@ from pwem.protocols import ProtCreateStreamData, ProtImportCoordinates, ProtImpo
 from pyworkflow.tests import BaseTest, setupTestProject
 
 from .. import Plugin, demo
-from ..constants import MICS_OTHER, MODEL_BUNDLED, MODEL_FILE
+from ..constants import MODEL_BUNDLED, MODEL_FILE
 from ..protocols import ProtDeepMicrographScreen
 from ..protocols.engine_worker import EngineWorker
-from ..protocols.protocol_deep_micrograph_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from ..protocols.protocol_deep_micrograph_screen import (MOSTLY_BAD, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
+                                                          OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED)
 from . import scenes
 
 FAILED = "micrograph failed"
@@ -39,10 +40,10 @@ class ScreenTestBase(BaseTest):
         cls.model = scenes.tiny_model(os.path.join(os.environ["SCIPION_USER_DATA"], "test-models"))
 
     @classmethod
-    def importScenes(cls, subfolder, names, seed, downsample=1):
+    def importScenes(cls, subfolder, names, seed, downsample=1, clean=()):
         """Writes and imports micrographs and their picks; returns (mics protocol, coords protocol, truth)."""
         folder = os.path.join(cls.data, subfolder)
-        truth = scenes.write_scenes(folder, names, seed, downsample)
+        truth = scenes.write_scenes(folder, names, seed, downsample, clean)
         mics = cls.newProtocol(ProtImportMicrographs, filesPath=folder, filesPattern="*.mrc",
                                samplingRate=scenes.PIXEL_SIZE * downsample, voltage=300,
                                sphericalAberration=2.7, amplitudeContrast=0.1)
@@ -62,7 +63,9 @@ class ScreenTestBase(BaseTest):
         if kwargs["modelChoice"] == MODEL_FILE:
             kwargs.setdefault("modelFile", cls.model)
         kwargs.setdefault("useGpu", False)
-        protocol = cls.newProtocol(ProtDeepMicrographScreen, inputCoordinates=coordinates, **kwargs)
+        if coordinates is not None:
+            kwargs["inputCoordinates"] = coordinates
+        protocol = cls.newProtocol(ProtDeepMicrographScreen, **kwargs)
         if launch:
             cls.launchProtocol(protocol)
         return protocol
@@ -142,11 +145,15 @@ class ScreenTestBase(BaseTest):
                 self.assertGreater(coord._mcDistanceToBad.get(), 0)
 
     def assertMicrographOutputs(self, protocol, count, flagged=(0, 0.5)):
-        """Every micrograph registered once, with a mask, a thumbnail and a flagged fraction in
-        ``flagged`` (exclusive: the disc scenes always have some bad area, never most of it)."""
-        micrographs = list(m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS))
+        """Every micrograph registered once (accepted or rejected), with a mask, a thumbnail and a
+        flagged fraction in ``flagged`` (exclusive: the disc scenes always have some bad area, never
+        most of it)."""
+        micrographs = [m.clone() for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)
+                       for m in getattr(protocol, name)]
         self.assertEqual(len(micrographs), count)
-        self.assertTrue(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
+        self.assertEqual(len({m.getObjId() for m in micrographs}), count)
+        for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED):
+            self.assertTrue(getattr(protocol, name).isStreamClosed())
         for mic in micrographs:
             if mic._mcError.get():
                 continue
@@ -226,8 +233,8 @@ class TestScreen(ScreenTestBase):
     def test_coordinates_at_another_sampling(self):
         """Picks made on 2x binned micrographs (same names, so same ids), screened on the full-size ones."""
         binned, binnedCoords, binnedTruth = self.importScenes("binned", self.names, seed=1, downsample=2)
-        protocol = self.screen(binnedCoords.outputCoordinates, micsSource=MICS_OTHER,
-                               inputMicrographs=self.mics.outputMicrographs, streamingBatchSize=4)
+        protocol = self.screen(binnedCoords.outputCoordinates, inputMicrographs=self.mics.outputMicrographs,
+                               streamingBatchSize=4)
         self.assertMatchesTruth(protocol, binned.outputMicrographs, binnedTruth)
         self.assertEqual(protocol.outputMicrographs.getSamplingRate(), scenes.PIXEL_SIZE)
 
@@ -247,7 +254,7 @@ class TestStreaming(ScreenTestBase):
         for feeder, output in ((micFeeder, "outputMicrographs"), (coordFeeder, "outputCoordinates")):
             self.proj.launchProtocol(feeder, wait=False)
             self.waitFor(lambda: self.refreshed(feeder).hasAttribute(output), "the first streamed item")
-        protocol = self.screen(None, launch=False, streamingBatchSize=2, micsSource=MICS_OTHER)
+        protocol = self.screen(None, launch=False, streamingBatchSize=2)
         protocol.inputCoordinates.set(coordFeeder)
         protocol.inputCoordinates.setExtended("outputCoordinates")
         protocol.inputMicrographs.set(micFeeder)
@@ -264,6 +271,46 @@ class TestStreaming(ScreenTestBase):
         self.assertFalse(self.engineWorkers(), "the engine worker outlived the run")
         for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
             self.assertTrue(getattr(protocol, name).isStreamClosed())
+
+
+class TestMicrographScreening(ScreenTestBase):
+    """Mostly bad micrographs (here: any disc, with a low maximum flagged fraction) are rejected."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.names = ["mb_clean", "mb_disc1", "mb_disc2"]
+        cls.mics, cls.coords, cls.truth = cls.importScenes("mostlybad", cls.names, seed=7, clean=["mb_clean"])
+        cls.cleanId = [m.getObjId() for m in cls.mics.outputMicrographs if "mb_clean" in m.getFileName()]
+
+    def decisions(self, protocol):
+        return {name: sorted(m.getObjId() for m in getattr(protocol, name))
+                for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)}
+
+    def test_mostly_bad_micrograph_rejected_with_its_coordinates(self):
+        protocol = self.screen(self.coords.outputCoordinates, maxFlagged=0.02)
+        self.assertEqual(self.decisions(protocol)[OUTPUT_MICROGRAPHS], self.cleanId)
+        found = self.outputCoordinates(protocol)
+        self.assertEqual(len(found), self.coords.outputCoordinates.getSize())
+        for (micId, x, y), (accepted, coord) in found.items():
+            if micId in self.cleanId:
+                self.assertTrue(accepted, coord._mcReason.get())
+            else:
+                self.assertFalse(accepted)
+                self.assertEqual(coord._mcReason.get(), MOSTLY_BAD)
+        self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
+        self.assertIn("2 rejected", "\n".join(protocol.summary()))
+
+    def test_micrographs_only(self):
+        """No coordinates: micrographs screened (masks, flagged fractions), no coordinate output."""
+        protocol = self.screen(None, inputMicrographs=self.mics.outputMicrographs, boxSize=scenes.BOX,
+                               maxFlagged=0.02, streamingBatchSize=2)
+        decisions = self.decisions(protocol)
+        self.assertEqual(decisions[OUTPUT_MICROGRAPHS], self.cleanId)
+        self.assertEqual(len(decisions[OUTPUT_MICROGRAPHS_REJECTED]), 2)
+        self.assertFalse(hasattr(protocol, OUTPUT_ACCEPTED) or hasattr(protocol, OUTPUT_REJECTED))
+        for mic in self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5)):
+            self.assertEqual(mic._mcAccepted.get() + mic._mcRejected.get(), 0)
 
 
 class TestLatePicks(ScreenTestBase):

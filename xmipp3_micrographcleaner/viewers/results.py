@@ -13,7 +13,8 @@ import numpy as np
 from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, String
 
-from ..protocols.protocol_deep_micrograph_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from ..protocols.protocol_deep_micrograph_screen import (MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS_REJECTED,
+                                                          OUTPUT_REJECTED)
 
 # Reasons (the engine's words) that a new threshold or distance may overturn; any other rejection
 # (off the micrograph, failed micrograph, a per-class distance rule of the run) stays a rejection.
@@ -34,6 +35,7 @@ class MicrographResult:
     thumbnail: str
     mask: str
     error: str
+    micrographRejected: bool = False  # in outputMicrographsRejected (mostly bad, or failed)
 
     @property
     def rejectedFraction(self):
@@ -126,19 +128,25 @@ def readCoordinates(protocol):
 
 
 def readMicrographs(protocol, projectPath, classes):
-    """Records of the micrograph output, in acquisition (id) order."""
-    if not hasattr(protocol, OUTPUT_MICROGRAPHS):
-        return []
+    """Records of the accepted and rejected micrographs, in acquisition (id) order."""
     records = []
-    for mic in getattr(protocol, OUTPUT_MICROGRAPHS).iterItems(orderBy="id"):
-        records.append(MicrographResult(
-            micId=mic.getObjId(), name=os.path.basename(mic.getFileName() or ""),
-            flagged=_value(mic, "_mcFlaggedFraction", math.nan),
-            classFractions={name: _value(mic, "_mcFlaggedFraction_%s" % name, math.nan) for name in classes},
-            accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
-            thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
-            mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", "")))
-    return records
+    for name in MICROGRAPH_OUTPUTS:
+        if not hasattr(protocol, name):
+            continue
+        for mic in getattr(protocol, name).iterItems():
+            records.append(_micrographRecord(mic, projectPath, classes, name == OUTPUT_MICROGRAPHS_REJECTED))
+    return sorted(records, key=lambda record: record.micId)
+
+
+def _micrographRecord(mic, projectPath, classes, rejected):
+    return MicrographResult(
+        micId=mic.getObjId(), name=os.path.basename(mic.getFileName() or ""),
+        flagged=_value(mic, "_mcFlaggedFraction", math.nan),
+        classFractions={name: _value(mic, "_mcFlaggedFraction_%s" % name, math.nan) for name in classes},
+        accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
+        thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
+        mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", ""),
+        micrographRejected=rejected)
 
 
 def loadResults(protocol, projectPath):

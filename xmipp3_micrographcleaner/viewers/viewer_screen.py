@@ -115,8 +115,8 @@ class MicrographCleanerViewer(EmProtocolViewer):
         return self.getProject().getTmpPath("micrographcleaner_masks_%s.sqlite" % self.protocol.getObjId())
 
     def _showMasks(self, param=None):
-        micrographs = getattr(self.protocol, "outputMicrographs", None)
-        if micrographs is None:
+        micrographs = self.protocol._micrographSource()
+        if not self.results().micrographs:
             return [self.errorMessage("No micrograph has been processed yet.", "Masks")]
         masks = maskSet(self.results(), os.path.abspath(self.maskSetPath()), micrographs.getSamplingRate())
         if not masks.getSize():
