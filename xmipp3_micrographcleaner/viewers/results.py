@@ -4,6 +4,7 @@ The viewer's figures need only numbers and file paths; reading the Scipion sets 
 them free of Scipion and lets the threshold explorer re-decide every input coordinate (accepted
 and rejected outputs together) from the stored scores without running the network again.
 """
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class ScreenResults:
     reasons: list
     micrographs: list = field(default_factory=list)
 
+    def onlyMicrographs(self, which):
+        """These results with only the micrographs that one of :data:`MICROGRAPH_FILTERS` keeps."""
+        return dataclasses.replace(self, micrographs=[r for r in self.micrographs if MICROGRAPH_FILTERS[which](r)])
+
     def kept(self, threshold, minDistance=0.0):
         return keptBy(self.scores, self.distances, self.redecidable, threshold, minDistance)
 
@@ -72,6 +77,11 @@ def _mostFirst(fraction):
 SORT_ORDERS = {"flagged area, most first": lambda record: _mostFirst(record.flagged),
                "rejected particles, most first": lambda record: _mostFirst(record.rejectedFraction),
                "acquisition order (id)": lambda record: record.micId}
+
+
+MICROGRAPH_FILTERS = {"all micrographs": lambda record: True,
+                      "accepted micrographs": lambda record: not record.micrographRejected,
+                      "rejected micrographs": lambda record: record.micrographRejected}
 
 
 def sortedMicrographs(records, order):
@@ -193,13 +203,29 @@ def registerCoordinates(project, protocol, threshold, minDistance=0.0):
     return name, subset
 
 
+def displayMask(mask, path):
+    """A copy of ``mask`` with a 0..1 grey strip below it, so that viewers which stretch each image
+    to its own range (pwem's metadata viewer does) show every mask on the same 0 (black) .. 1
+    (white) scale, and a clean micrograph's near-zero mask stays dark."""
+    with mrcfile.open(mask) as mrc:
+        data, voxel = np.asarray(mrc.data, dtype=np.float32), mrc.voxel_size.copy()
+    strip = np.repeat(np.linspace(0, 1, data.shape[1], dtype=np.float32)[None], max(2, data.shape[0] // 40), axis=0)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.vstack([np.clip(data, 0, 1), strip]))
+        mrc.voxel_size = voxel
+    return path
+
+
 def maskSet(results, path, samplingRate):
-    """A set of micrographs whose images are the masks, for Scipion's standard set viewers.
+    """A set of micrographs whose images are the masks (display copies beside ``path``, see
+    :func:`displayMask`), for Scipion's standard set viewers.
 
     Its pixel size is the masks' own (from their headers, which the engine writes so that a mask
     covers its micrograph), else ``samplingRate``, that of the screened micrographs."""
     if os.path.exists(path):
         os.remove(path)
+    folder = os.path.splitext(path)[0]
+    os.makedirs(folder, exist_ok=True)
     masks = SetOfMicrographs(filename=path)
     for record in results.micrographs:
         if not record.mask:
@@ -209,7 +235,7 @@ def maskSet(results, path, samplingRate):
         if not masks.getSize():
             with mrcfile.open(record.mask, header_only=True) as mrc:
                 masks.setSamplingRate(float(mrc.voxel_size.x) or samplingRate)
-        mask = Micrograph(location=record.mask)
+        mask = Micrograph(location=displayMask(record.mask, os.path.join(folder, os.path.basename(record.mask))))
         mask.setObjId(record.micId)
         mask.setMicName(record.name)
         mask._mcFlaggedFraction = Float(record.flagged)
