@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 
 from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import EMProtocol
@@ -224,12 +225,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         inputs = self._reopen(SetClass, inputFile)
         expected = set(inputs.getIdSet())
         inputs.close()
-        found = []
-        for name in names:
-            found.extend(self._registeredIds(name))
+        found = Counter(i for name in names for i in self._registeredIds(name))
         problems = []
         for where, ids in (("in no output", expected - set(found)), ("not in the input", set(found) - expected),
-                           ("in both outputs", {i for i in found if found.count(i) > 1})):
+                           ("in both outputs", {i for i, count in found.items() if count > 1})):
             if ids:
                 problems.append("%d %s %s (ids %s)" % (len(ids), what, where, ", ".join(map(str, sorted(ids)))))
         if problems:
