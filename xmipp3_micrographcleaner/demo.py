@@ -166,6 +166,7 @@ def main(argv=None):
     from pyworkflow.project import Manager
 
     from .protocols import ProtDeepMicrographScreen
+    from .viewers.results import readMicrographs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--micrographs", type=int, default=12, help="how many to simulate (default 12)")
@@ -201,7 +202,7 @@ def main(argv=None):
     print("\n".join(worstMicrographs(project, screen, decided, truth, data)))
     print("Outputs (sqlite): %s" % ", ".join(os.path.abspath(screen._getPath(name + ".sqlite"))
                                              for name in screen._possibleOutputs))
-    thumbnails = [mic._mcThumbnail.get() for mic in screen.outputMicrographs if mic._mcThumbnail.get()]
+    thumbnails = [record.thumbnail for record in readMicrographs(screen, project.getPath(), []) if record.thumbnail]
     print("Masks and %d thumbnails (PNG): %s" % (len(thumbnails), os.path.abspath(screen._getExtraPath("micrographs"))))
     if pictures:
         print("Viewer pictures: %s" % ", ".join(drawPictures(project, screen, pictures)))

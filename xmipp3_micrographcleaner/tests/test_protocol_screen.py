@@ -263,6 +263,11 @@ class TestStreaming(ScreenTestBase):
         self.waitFor(lambda: self.registeredMicrographs(protocol), "the first batch", timeout=120)
         self.assertTrue(self.streamOpen(coordFeeder.outputCoordinates),
                         "a batch should be registered while the input is still open")
+        run = psutil.Process(self.refreshed(protocol).getPid())
+        before, started = sum(run.cpu_times()[:2]), time.time()
+        time.sleep(6)
+        self.assertLess((sum(run.cpu_times()[:2]) - before) / (time.time() - started), 0.5,
+                        "the run's process should sleep while it waits for input, not poll")
         self.assertFalse(self.refreshed(protocol).isFinished())
         self.assertFalse(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
         self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
