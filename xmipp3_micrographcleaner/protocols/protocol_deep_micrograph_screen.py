@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections import Counter
 
@@ -95,6 +96,11 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                            "were picked on downsampled, filtered or contrast-inverted micrographs: the network "
                            "expects particles dark on a bright background. Micrographs are matched by id and "
                            "coordinates are rescaled when the sampling differs. Needed without coordinates.")
+        form.addParam("maskRun", params.PointerParam, pointerClass="ProtDeepMicrographScreen", allowsNull=True,
+                      label="Reuse masks of", expertLevel=params.LEVEL_ADVANCED,
+                      help="An earlier run of this protocol on the same micrographs (e.g. a micrographs-only "
+                           "run before picking): its masks are used where model, box size and micrograph "
+                           "match, instead of predicting again.")
         form.addParam("boxSize", params.IntParam, allowsNull=True, label="Box size (px)",
                       help="Particle box in pixels of the coordinates' micrographs (of the micrographs, "
                            "without coordinates); empty: the coordinates' box size. The network sees "
@@ -198,6 +204,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (micIds[0], hashlib.sha1(
             (",".join(map(str, micIds)) + ";" + ",".join(map(str, coordIds))).encode()).hexdigest()[:8]))
         os.makedirs(batchDir, exist_ok=True)
+        self._adoptMasks(micrographs.keys())
         manifest = self._manifest(micrographs, coordinates)
         entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
         entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
@@ -271,6 +278,21 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                 "threads": None, "batch_size": self.networkBatchSize.get(), "full_size": False,
                 "thumbnails": self.saveThumbnails.get(), "save_masks": self.saveMasks.get(),
                 "extra_downsampling": 1, "micrographs": entries}
+
+    def _adoptMasks(self, micIds):
+        """Copies what the engine needs to reuse the masks of the *Reuse masks of* run (mask, label map,
+        JSON with the model and checksums) for these micrographs; the engine still predicts when they
+        do not match. Copies, not links: the engine rewrites the JSON."""
+        if not self.maskRun.hasValue():
+            return
+        folder = self._getExtraPath("micrographs")
+        os.makedirs(folder, exist_ok=True)
+        for micId in micIds:
+            key = micrographKey(micId)
+            for name in (key + "_mask.mrc", key + "_classes.mrc", key + ".json"):
+                source = self.maskRun.get()._getExtraPath("micrographs", name)
+                if os.path.exists(source) and not os.path.exists(os.path.join(folder, name)):
+                    shutil.copy2(source, folder)
 
     def _engineWorker(self):
         with self._lock:

@@ -306,16 +306,25 @@ class TestMicrographScreening(ScreenTestBase):
         self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
         self.assertIn("2 rejected", "\n".join(protocol.summary()))
 
-    def test_micrographs_only(self):
-        """No coordinates: micrographs screened (masks, flagged fractions), no coordinate output."""
+    def test_micrographs_only_then_coordinates_reusing_the_masks(self):
+        """No coordinates: micrographs screened (masks, flagged fractions), no coordinate output; a
+        later run with the coordinates reuses those masks."""
         protocol = self.screen(None, inputMicrographs=self.mics.outputMicrographs, boxSize=scenes.BOX,
                                maxFlagged=0.02, streamingBatchSize=2)
         decisions = self.decisions(protocol)
         self.assertEqual(decisions[OUTPUT_MICROGRAPHS], self.cleanId)
         self.assertEqual(len(decisions[OUTPUT_MICROGRAPHS_REJECTED]), 2)
         self.assertFalse(hasattr(protocol, OUTPUT_ACCEPTED) or hasattr(protocol, OUTPUT_REJECTED))
+        masks = {}
         for mic in self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5)):
             self.assertEqual(mic._mcAccepted.get() + mic._mcRejected.get(), 0)
+            masks[mic.getObjId()] = os.stat(os.path.join(self.proj.getPath(), mic._mcMaskFile.get())).st_mtime_ns
+
+        later = self.screen(self.coords.outputCoordinates, maskRun=protocol)
+        self.assertMatchesTruth(later, self.mics.outputMicrographs, self.truth)
+        for mic in self.assertMicrographOutputs(later, 3, flagged=(-0.01, 0.5)):
+            path = os.path.join(self.proj.getPath(), mic._mcMaskFile.get())
+            self.assertEqual(os.stat(path).st_mtime_ns, masks[mic.getObjId()], "predicted again: %s" % path)
 
 
 class TestLatePicks(ScreenTestBase):
