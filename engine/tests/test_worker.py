@@ -27,6 +27,7 @@ def test_worker_runs_manifest_after_manifest(disc_mrc, model_path, tmp_path):
     for request in requests:  # the same result files as 'micrographcleaner batch' writes
         result = json.loads(open(request["result"]).read())
         assert result["micrographs"][0]["coordinates"]["reason"] == ["low goodness"]
+        assert result["micrographs"][0]["summary"]["iciness"] > 0  # 1.5 Å/px: the ice band is resolved
 
 
 def test_worker_answers_a_broken_manifest_and_goes_on(disc_mrc, model_path, tmp_path):

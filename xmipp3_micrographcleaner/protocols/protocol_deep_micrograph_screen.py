@@ -39,6 +39,7 @@ OUTPUT_MICROGRAPHS_REJECTED = "outputMicrographsRejected"
 MICROGRAPH_OUTPUTS = (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)
 COORDINATE_OUTPUTS = (OUTPUT_ACCEPTED, OUTPUT_REJECTED)
 MOSTLY_BAD = "micrograph mostly bad"
+CRYSTALLINE_ICE = "crystalline ice"
 MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
 MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
 MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
@@ -111,6 +112,12 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                       help="Micrographs with more of their area flagged bad (0..1) go to "
                            "outputMicrographsRejected, and all their coordinates are rejected "
                            "('%s'). 1: keep every micrograph that could be processed." % MOSTLY_BAD)
+        form.addParam("maxIciness", params.FloatParam, allowsNull=True, label="Max. iciness",
+                      validators=[params.GT(0)],
+                      help="Also reject micrographs whose iciness (power at 3.5-3.9 Å over power at "
+                           "30-80 Å, as Xmipp's CTF estimation reports it; vitreous ice stays below 1) is "
+                           "above this ('%s'). Measured only when the pixel size is under 1.75 Å. "
+                           "Empty: no ice rule (the iciness is still stored)." % CRYSTALLINE_ICE)
         form.addParam("threshold", params.FloatParam, default=0.8, label="Goodness threshold",
                       help="Coordinates whose goodness (1 - mean badness under the particle, 0..1) is "
                            "below it are rejected. Use -1 to only score and keep every coordinate. "
@@ -210,7 +217,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
                     for micId in micIds if micId not in micrographs]
         for entry in entries:
-            entry["rejected"] = self._micrographRejected(entry)
+            entry["rejection"] = self._rejection(entry)
         with self._lock:
             self._rememberModel(entries)
             self._register(entries, micrographs, coordinates)
@@ -325,10 +332,17 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             errors = [line.strip() for line in stream if "micrographcleaner batch: error:" in line]
         return errors[-1] if errors else None
 
-    def _micrographRejected(self, entry):
-        """Failed micrographs, and those flagged bad over more than the maximum fraction."""
-        fraction = (entry.get("summary") or {}).get("flagged_fraction")
-        return not entry["ok"] or fraction is None or fraction > self.maxFlagged.get()
+    def _rejection(self, entry):
+        """Why a micrograph is rejected (failed, mostly bad, crystalline ice), or None."""
+        summary = entry.get("summary") or {}
+        fraction, ice, maxIce = summary.get("flagged_fraction"), summary.get("iciness"), self.maxIciness.get()
+        if not entry["ok"] or fraction is None:
+            return "failed"
+        if fraction > self.maxFlagged.get():
+            return MOSTLY_BAD
+        if maxIce is not None and ice is not None and ice > maxIce:
+            return CRYSTALLINE_ICE
+        return None
 
     def _missingEntry(self, micId, coords):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
@@ -496,7 +510,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                     added[name] += 1
                     outputs[name].append(coord)
                     doneCoordinates.add(coord.getObjId())
-            micOutput = outputs[OUTPUT_MICROGRAPHS_REJECTED if entry["rejected"] else OUTPUT_MICROGRAPHS]
+            micOutput = outputs[OUTPUT_MICROGRAPHS_REJECTED if entry["rejection"] else OUTPUT_MICROGRAPHS]
             if micId in doneMicrographs:  # the same mask, so the same decision as before
                 mic = micOutput[micId].clone()
                 mic._mcAccepted.set(mic._mcAccepted.get() + added[OUTPUT_ACCEPTED])
@@ -521,13 +535,14 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             if not scored:
                 reason = "micrograph failed: %s" % failure
             else:  # a failed micrograph's coordinates keep the engine's reason
-                reason = MOSTLY_BAD if entry["rejected"] and entry["ok"] else scores["reason"][i]
+                reason = entry["rejection"] if entry["rejection"] and entry["ok"] else scores["reason"][i]
             coord._mcReason = String(reason)
-            yield coord, bool(scored and scores["accepted"][i] and not entry["rejected"])
+            yield coord, bool(scored and scores["accepted"][i] and not entry["rejection"])
 
     def _annotatedMicrograph(self, mic, entry, counts):
         summary = entry.get("summary") or {}
         mic._mcFlaggedFraction = Float(summary.get("flagged_fraction"))
+        mic._mcIciness = Float(summary.get("iciness"))  # None where the pixel size is too coarse
         for name in self._classNames():
             setattr(mic, "_mcFlaggedFraction_%s" % name, Float((summary.get("class_fractions") or {}).get(name)))
         mic._mcMaskFile = String(entry.get("mask") or "")
@@ -593,6 +608,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         if fractions:
             lines.append("Flagged bad: %.1f%% of the micrograph area on average, up to %.1f%%."
                          % (100 * sum(fractions) / len(fractions), 100 * max(fractions)))
+        ice = [mic._mcIciness.get() for mic in micrographs if mic._mcIciness.get() is not None]
+        if ice:
+            lines.append("Iciness (vitreous ice < 1): %.2f on average, up to %.2f (%d micrographs measured)."
+                         % (sum(ice) / len(ice), max(ice), len(ice)))
         failed = [mic._mcError.get() for mic in micrographs if mic._mcError.get()]
         if failed:
             lines.append("%d micrographs failed (their coordinates are rejected): %s"

@@ -21,8 +21,9 @@ from .. import Plugin, demo
 from ..constants import MODEL_BUNDLED, MODEL_FILE
 from ..protocols import ProtDeepMicrographScreen
 from ..protocols.engine_worker import EngineWorker
-from ..protocols.protocol_deep_micrograph_screen import (MOSTLY_BAD, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
-                                                          OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED)
+from ..protocols.protocol_deep_micrograph_screen import (CRYSTALLINE_ICE, MOSTLY_BAD, OUTPUT_ACCEPTED,
+                                                          OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED,
+                                                          OUTPUT_REJECTED)
 from . import scenes
 
 FAILED = "micrograph failed"
@@ -305,6 +306,21 @@ class TestMicrographScreening(ScreenTestBase):
                 self.assertEqual(coord._mcReason.get(), MOSTLY_BAD)
         self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
         self.assertIn("2 rejected", "\n".join(protocol.summary()))
+
+    def test_iciness_rule(self):
+        """Every micrograph gets its iciness (1.5 Å/px resolves the ice band); the clean one, white
+        noise (iciness about 1), is over a maximum of 0.5 and rejected with its coordinates."""
+        protocol = self.screen(self.coords.outputCoordinates, maxIciness=0.5)
+        micrographs = self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
+        rejected = self.decisions(protocol)[OUTPUT_MICROGRAPHS_REJECTED]
+        for mic in micrographs:
+            self.assertEqual(mic.getObjId() in rejected, mic._mcIciness.get() > 0.5, mic._mcIciness.get())
+        clean, = [mic for mic in micrographs if mic.getObjId() in self.cleanId]
+        self.assertTrue(0.8 < clean._mcIciness.get() < 1.2, clean._mcIciness.get())
+        reasons = {coord._mcReason.get() for (micId, _, _), (_, coord) in self.outputCoordinates(protocol).items()
+                   if micId in self.cleanId}
+        self.assertEqual(reasons, {CRYSTALLINE_ICE})
+        self.assertIn("Iciness", "\n".join(protocol.summary()))
 
     def test_micrographs_only_then_coordinates_reusing_the_masks(self):
         """No coordinates: micrographs screened (masks, flagged fractions), no coordinate output; a

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import write_json
+from .iciness import IcinessCleaner
 from .pipeline import Cleaner, CleaningOptions, Job, OptionError, Result, build_cleaner, check_number, run_on_devices
 from .scoring import ScoringRule
 
@@ -132,8 +133,8 @@ def result_entry(result: Result, output_dir: Path) -> dict:
 
 
 def _cached_cleaner(predictors: dict, gpus: list[str] | None, manifest: dict, options: CleaningOptions) -> Cleaner:
-    """A cleaner whose model is loaded once per process (the worker's); the process is pinned to
-    the device of the first manifest it runs."""
+    """A cleaner whose model is loaded once per process (the worker's), reporting iciness too; the
+    process is pinned to the device of the first manifest it runs."""
     key = (manifest.get("model"), manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
     if key not in predictors:
         if not predictors:
@@ -141,12 +142,12 @@ def _cached_cleaner(predictors: dict, gpus: list[str] | None, manifest: dict, op
 
             configure(gpus[0] if gpus else None, manifest.get("threads"))
         predictors[key] = build_cleaner(key[0], options, key[1], key[2]).predictor
-    return Cleaner(predictors[key], options)
+    return IcinessCleaner(predictors[key], options)
 
 
 def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False, predictors: dict | None = None) -> int:
-    """Runs one manifest; with ``predictors`` (a cache kept by the caller) on one device, models
-    already loaded are reused."""
+    """Runs one manifest; on one device, models already in ``predictors`` (a cache kept by the
+    caller) are reused and each micrograph's iciness is reported; on several, one process per GPU."""
     from tqdm import tqdm
 
     from .cli import UsageError, check_output_dir, output_paths
@@ -159,8 +160,8 @@ def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False, pr
         gpus = parse_gpus(manifest.get("gpus", "all"))
         outputs = [out for job in jobs for out in output_paths(options.output_dir, job.stem)]
         check_output_dir(options.output_dir, outputs, [job.micrograph for job in jobs], "output_dir")
-        if predictors is not None and len(gpus or []) <= 1:
-            results = _cached_cleaner(predictors, gpus, manifest, options).run(jobs)
+        if len(gpus or []) <= 1:
+            results = _cached_cleaner({} if predictors is None else predictors, gpus, manifest, options).run(jobs)
         else:
             results = run_on_devices(jobs, gpus, manifest.get("threads"), manifest.get("model"), options,
                                      manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
