@@ -113,7 +113,6 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                            "outputMicrographsRejected, and all their coordinates are rejected "
                            "('%s'). 1: keep every micrograph that could be processed." % MOSTLY_BAD)
         form.addParam("maxIciness", params.FloatParam, allowsNull=True, label="Max. iciness",
-                      validators=[params.GT(0)],
                       help="Also reject micrographs whose iciness (power at 3.5-3.9 Å over power at "
                            "30-80 Å, as Xmipp's CTF estimation reports it; vitreous ice stays below 1) is "
                            "above this ('%s'). Measured only when the pixel size is under 1.75 Å. "
@@ -572,6 +571,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             parseClassDistances(self.classDistances.get() or "")
         except ValueError as error:
             errors.append("Min. distance per class: %s" % error)
+        if self.maxIciness.get() is not None and self.maxIciness.get() <= 0:
+            errors.append("Max. iciness must be positive (or empty: no ice rule), got %s" % self.maxIciness.get())
         if not self._withCoordinates() and not self.inputMicrographs.hasValue():
             errors.append("Give coordinates, micrographs, or both.")
         elif not self._withCoordinates() and not self.boxSize.get():
