@@ -419,7 +419,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         return found
 
     def _loadCoordinates(self, micIds, coordIds):
-        wanted = set(coordIds)
+        """The batch's coordinates, and those already registered on its micrographs: the engine draws
+        them all on the thumbnail it rewrites (registration skips them, counts add only new ones)."""
+        with self._lock:
+            wanted = set(coordIds) | self._registeredCoordinateIds()
         coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
         found = {micId: [c.clone() for c in coordinates.iterItems(where="_micId=%d" % micId)
                          if c.getObjId() in wanted]

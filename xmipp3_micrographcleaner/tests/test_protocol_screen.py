@@ -368,6 +368,9 @@ class TestLatePicks(ScreenTestBase):
         self.assertEqual(len(micrographs), 3)
         lateA = micrographs[micIds["late_a"]]
         self.assertEqual(lateA._mcAccepted.get() + lateA._mcRejected.get(), len(truth["late_a"]))
+        with open(protocol._getExtraPath("micrographs", "mic%06d.json" % micIds["late_a"])) as stream:
+            drawn = json.load(stream)["coordinates"]["total"]
+        self.assertEqual(drawn, len(truth["late_a"]), "the last batch's thumbnail should show every pick")
 
     @staticmethod
     def reopenInput(coordinates, dropped):
