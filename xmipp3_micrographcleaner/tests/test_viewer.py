@@ -136,6 +136,8 @@ class TestViewer(ScreenTestBase):
         figures.micrographDetail(detail, records[0])
         self.save(detail, "detail")
         self.assertIn("flagged: %.1f%%" % (100 * records[0].flagged), detail.axes[1].texts[0].get_text())
+        self.assertIn("iciness: %.2f" % records[0].iciness, detail.axes[1].texts[0].get_text())
+        self.assertIn("micrograph REJECTED", broken.axes[1].texts[0].get_text())
 
     def test_over_time(self):
         plotter, = self.viewer._showOverTime()

@@ -145,6 +145,10 @@ def micrographDetail(figure, record):
     else:
         lines += ["flagged: %.1f%%" % (100 * record.flagged)]
         lines += ["  %s: %.1f%%" % (name, 100 * value) for name, value in record.classFractions.items()]
+        if not math.isnan(record.iciness):
+            lines += ["iciness: %.2f" % record.iciness]
+    if record.micrographRejected:
+        lines += ["micrograph REJECTED"]
     total = record.accepted + record.rejected
     lines += ["", "particles: %d" % total, "kept: %d" % record.accepted,
               "rejected: %d (%.1f%%)" % (record.rejected, 100.0 * record.rejected / max(total, 1))]

@@ -36,7 +36,8 @@ class MicrographResult:
     thumbnail: str
     mask: str
     error: str
-    micrographRejected: bool = False  # in outputMicrographsRejected (mostly bad, or failed)
+    micrographRejected: bool = False  # in outputMicrographsRejected (mostly bad, icy, or failed)
+    iciness: float = math.nan  # NaN when not measured (pixel size too coarse)
 
     @property
     def rejectedFraction(self):
@@ -156,7 +157,7 @@ def _micrographRecord(mic, projectPath, classes, rejected):
         accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
         thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
         mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", ""),
-        micrographRejected=rejected)
+        micrographRejected=rejected, iciness=_value(mic, "_mcIciness", math.nan))
 
 
 def loadResults(protocol, projectPath):
