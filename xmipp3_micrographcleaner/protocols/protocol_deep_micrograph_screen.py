@@ -184,6 +184,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         # what is scheduled: coordinate ids, or micrograph ids when screening micrographs only
         scheduled = set(self._registeredCoordinateIds() if self._withCoordinates() else self._registeredMicrographIds())
         batchSteps = []
+        lastBatch = {}  # micId: step of its latest batch, which a later batch of that micrograph waits for
         size = self.streamingBatchSize.get()
         while True:
             micsClosed, available = self._availableMicrographIds()
@@ -196,8 +197,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             while len(ready) >= size or (final and ready):
                 batch, ready = ready[:size], ready[size:]
                 coordIds = sorted(c for micId in batch for c in waiting[micId])
-                batchSteps.append(self._insertFunctionStep(self.cleanBatchStep, batch, coordIds, prerequisites=[],
-                                                           needsGPU=self.useGpu.get()))
+                step = self._insertFunctionStep(self.cleanBatchStep, batch, coordIds, needsGPU=self.useGpu.get(),
+                                                prerequisites=sorted({lastBatch[m] for m in batch if m in lastBatch}))
+                batchSteps.append(step)
+                lastBatch.update(dict.fromkeys(batch, step))
                 scheduled.update(coordIds if self._withCoordinates() else batch)
             if final:
                 self._insertFunctionStep(self.closeOutputsStep, prerequisites=batchSteps, needsGPU=False)
