@@ -28,8 +28,6 @@ INSTALLED_FLAG = "installed"  # written in the home folder once the environment 
 
 # Model choices of the protocol
 MODEL_BUNDLED, MODEL_ORIGINAL, MODEL_FILE = 0, 1, 2
-# Micrograph source choices
-MICS_FROM_COORDINATES, MICS_OTHER = 0, 1
 TTA_CHOICES = ["none", "flips", "d8"]
 
 ANY_CLASS = "any"  # the engine's name for "any bad class"

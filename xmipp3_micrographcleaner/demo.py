@@ -165,7 +165,8 @@ def drawPictures(project, protocol, folder):
 def main(argv=None):
     from pyworkflow.project import Manager
 
-    from .protocols import ProtMicrographCleanerScreen
+    from .protocols import ProtDeepMicrographScreen
+    from .viewers.results import readMicrographs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--micrographs", type=int, default=12, help="how many to simulate (default 12)")
@@ -187,7 +188,7 @@ def main(argv=None):
     print("Project: %s" % project.getPath())
     data = project.getPath("data")
     coords, truth = importExample(project, data, args.micrographs, args.box_size)
-    screen = project.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coords.outputCoordinates,
+    screen = project.newProtocol(ProtDeepMicrographScreen, inputCoordinates=coords.outputCoordinates,
                                  modelChoice=MODEL_FILE if model else MODEL_BUNDLED, modelFile=model,
                                  useGpu=False, streamingBatchSize=6)
     run(project, screen)
@@ -201,7 +202,7 @@ def main(argv=None):
     print("\n".join(worstMicrographs(project, screen, decided, truth, data)))
     print("Outputs (sqlite): %s" % ", ".join(os.path.abspath(screen._getPath(name + ".sqlite"))
                                              for name in screen._possibleOutputs))
-    thumbnails = [mic._mcThumbnail.get() for mic in screen.outputMicrographs if mic._mcThumbnail.get()]
+    thumbnails = [record.thumbnail for record in readMicrographs(screen, project.getPath(), []) if record.thumbnail]
     print("Masks and %d thumbnails (PNG): %s" % (len(thumbnails), os.path.abspath(screen._getExtraPath("micrographs"))))
     if pictures:
         print("Viewer pictures: %s" % ", ".join(drawPictures(project, screen, pictures)))

@@ -1,4 +1,4 @@
 """Protocols registered by the plugin (pwem imports this module to find them)."""
-from .protocol_screen import ProtMicrographCleanerScreen
+from .protocol_deep_micrograph_screen import ProtDeepMicrographScreen
 
-__all__ = ["ProtMicrographCleanerScreen"]
+__all__ = ["ProtDeepMicrographScreen"]

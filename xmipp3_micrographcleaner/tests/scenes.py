@@ -26,14 +26,16 @@ def write_mrc(path, data, pixel_size=PIXEL_SIZE):
     return path
 
 
-def scene(seed):
-    """Noise with one or two dark discs; returns the image and picks [(x, y, 'good'|'bad')]."""
+def scene(seed, clean=False):
+    """Noise with one or two dark discs (none if ``clean``); returns the image and picks [(x, y, 'good'|'bad')]."""
     rng = np.random.default_rng(seed)
     image = rng.normal(size=SHAPE).astype(np.float32)
     rows, cols = np.mgrid[:SHAPE[0], :SHAPE[1]]
     discs = [(rng.uniform(130, 380), rng.uniform(130, 380), rng.uniform(60, 85))]
     if rng.random() < 0.5:
         discs.append((rng.choice([70.0, 440.0]), rng.choice([70.0, 440.0]), 45.0))
+    if clean:
+        discs = []
     for x, y, radius in discs:
         image[(cols - x) ** 2 + (rows - y) ** 2 <= radius ** 2] -= 3.0
     picks = []
@@ -48,12 +50,13 @@ def scene(seed):
     return image, picks
 
 
-def write_scenes(folder, names, seed=0, downsample=1):
-    """One scene per name (``<name>.mrc``), optionally binned; picks are in the written pixels."""
+def write_scenes(folder, names, seed=0, downsample=1, clean=()):
+    """One scene per name (``<name>.mrc``; without discs for names in ``clean``), optionally binned;
+    picks are in the written pixels."""
     os.makedirs(folder, exist_ok=True)
     truth = {}
     for index, name in enumerate(names):
-        image, picks = scene(seed * 100 + index)
+        image, picks = scene(seed * 100 + index, name in clean)
         if downsample > 1:
             image = image.reshape(SHAPE[0] // downsample, downsample, SHAPE[1] // downsample, downsample).mean((1, 3))
             picks = [(x // downsample, y // downsample, label) for x, y, label in picks]

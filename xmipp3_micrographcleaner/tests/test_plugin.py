@@ -12,7 +12,7 @@ from pyworkflow.utils import parseBibTex
 
 from .. import Plugin, bibtex, demo
 from ..constants import VERSION
-from ..protocols import ProtMicrographCleanerScreen
+from ..protocols import ProtDeepMicrographScreen
 
 
 class TestPlugin(unittest.TestCase):
@@ -23,7 +23,7 @@ class TestPlugin(unittest.TestCase):
     def test_registered_with_its_protocol(self):
         domain = Config.getDomain()
         self.assertIn("xmipp3_micrographcleaner", domain.getPlugins())
-        self.assertIs(domain.getProtocols()["ProtMicrographCleanerScreen"], ProtMicrographCleanerScreen)
+        self.assertIs(domain.getProtocols()["ProtDeepMicrographScreen"], ProtDeepMicrographScreen)
 
     def test_protocol_is_under_particles_picking(self):
         views = ProtocolTreeConfig.load(Config.getDomain(),
@@ -32,7 +32,7 @@ class TestPlugin(unittest.TestCase):
 
         def walk(node, path):
             for child in node.childs:
-                if child.value == ProtMicrographCleanerScreen.__name__:
+                if child.value == ProtDeepMicrographScreen.__name__:
                     found.append(path)
                 walk(child, path + [child.text])
         walk(views["Protocols SPA"], [])
@@ -40,7 +40,7 @@ class TestPlugin(unittest.TestCase):
 
     def test_citations_resolve(self):
         references = parseBibTex(bibtex.__doc__)
-        for key in ProtMicrographCleanerScreen()._citations():
+        for key in ProtDeepMicrographScreen()._citations():
             self.assertIn(key, references)
 
     def test_environment_commands(self):

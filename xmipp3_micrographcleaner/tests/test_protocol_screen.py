@@ -3,20 +3,27 @@
 Micrographs (dark discs on noise) and picks on and off the discs are generated, imported with
 pwem's import protocols and screened with the engine running in the plugin's own environment.
 """
+import contextlib
 import glob
+import json
 import os
 import shutil
+import signal
 import sqlite3
 import time
 
-from pwem.objects import SetOfMicrographs
+import psutil
+from pwem.objects import Coordinate, SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import ProtCreateStreamData, ProtImportCoordinates, ProtImportMicrographs
 from pyworkflow.tests import BaseTest, setupTestProject
 
 from .. import Plugin, demo
-from ..constants import MICS_OTHER, MODEL_BUNDLED, MODEL_FILE
-from ..protocols import ProtMicrographCleanerScreen
-from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from ..constants import MODEL_BUNDLED, MODEL_FILE
+from ..protocols import ProtDeepMicrographScreen
+from ..protocols.engine_worker import EngineWorker
+from ..protocols.protocol_deep_micrograph_screen import (CRYSTALLINE_ICE, MOSTLY_BAD, OUTPUT_ACCEPTED,
+                                                          OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED,
+                                                          OUTPUT_REJECTED)
 from . import scenes
 
 FAILED = "micrograph failed"
@@ -34,10 +41,10 @@ class ScreenTestBase(BaseTest):
         cls.model = scenes.tiny_model(os.path.join(os.environ["SCIPION_USER_DATA"], "test-models"))
 
     @classmethod
-    def importScenes(cls, subfolder, names, seed, downsample=1):
+    def importScenes(cls, subfolder, names, seed, downsample=1, clean=()):
         """Writes and imports micrographs and their picks; returns (mics protocol, coords protocol, truth)."""
         folder = os.path.join(cls.data, subfolder)
-        truth = scenes.write_scenes(folder, names, seed, downsample)
+        truth = scenes.write_scenes(folder, names, seed, downsample, clean)
         mics = cls.newProtocol(ProtImportMicrographs, filesPath=folder, filesPattern="*.mrc",
                                samplingRate=scenes.PIXEL_SIZE * downsample, voltage=300,
                                sphericalAberration=2.7, amplitudeContrast=0.1)
@@ -57,8 +64,9 @@ class ScreenTestBase(BaseTest):
         if kwargs["modelChoice"] == MODEL_FILE:
             kwargs.setdefault("modelFile", cls.model)
         kwargs.setdefault("useGpu", False)
-        kwargs.setdefault("streamingSleepOnWait", 2)
-        protocol = cls.newProtocol(ProtMicrographCleanerScreen, inputCoordinates=coordinates, **kwargs)
+        if coordinates is not None:
+            kwargs["inputCoordinates"] = coordinates
+        protocol = cls.newProtocol(ProtDeepMicrographScreen, **kwargs)
         if launch:
             cls.launchProtocol(protocol)
         return protocol
@@ -95,6 +103,24 @@ class ScreenTestBase(BaseTest):
             return set()
         return ids
 
+    def engineWorkers(self):
+        """Engine worker processes started from this test's project."""
+        found = []
+        for process in psutil.process_iter(["cmdline", "cwd"]):
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if "micrographcleaner worker" in cmdline and process.info["cwd"] == self.proj.getPath():
+                found.append(process)
+        return found
+
+    @staticmethod
+    def streamOpen(output):
+        """Whether a set that another protocol writes is still open (read from its file)."""
+        items = output.__class__(filename=output.getFileName())
+        items.loadAllProperties()
+        isOpen = not items.isStreamClosed()
+        items.close()
+        return isOpen
+
     def outputCoordinates(self, protocol):
         """{(micId, x, y): coordinate clone} of both outputs, checking that no id appears twice."""
         found, ids = {}, []
@@ -120,11 +146,15 @@ class ScreenTestBase(BaseTest):
                 self.assertGreater(coord._mcDistanceToBad.get(), 0)
 
     def assertMicrographOutputs(self, protocol, count, flagged=(0, 0.5)):
-        """Every micrograph registered once, with a mask, a thumbnail and a flagged fraction in
-        ``flagged`` (exclusive: the disc scenes always have some bad area, never most of it)."""
-        micrographs = list(m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS))
+        """Every micrograph registered once (accepted or rejected), with a mask, a thumbnail and a
+        flagged fraction in ``flagged`` (exclusive: the disc scenes always have some bad area, never
+        most of it)."""
+        micrographs = [m.clone() for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)
+                       for m in getattr(protocol, name)]
         self.assertEqual(len(micrographs), count)
-        self.assertTrue(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
+        self.assertEqual(len({m.getObjId() for m in micrographs}), count)
+        for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED):
+            self.assertTrue(getattr(protocol, name).isStreamClosed())
         for mic in micrographs:
             if mic._mcError.get():
                 continue
@@ -204,8 +234,8 @@ class TestScreen(ScreenTestBase):
     def test_coordinates_at_another_sampling(self):
         """Picks made on 2x binned micrographs (same names, so same ids), screened on the full-size ones."""
         binned, binnedCoords, binnedTruth = self.importScenes("binned", self.names, seed=1, downsample=2)
-        protocol = self.screen(binnedCoords.outputCoordinates, micsSource=MICS_OTHER,
-                               inputMicrographs=self.mics.outputMicrographs, streamingBatchSize=4)
+        protocol = self.screen(binnedCoords.outputCoordinates, inputMicrographs=self.mics.outputMicrographs,
+                               streamingBatchSize=4)
         self.assertMatchesTruth(protocol, binned.outputMicrographs, binnedTruth)
         self.assertEqual(protocol.outputMicrographs.getSamplingRate(), scenes.PIXEL_SIZE)
 
@@ -213,41 +243,171 @@ class TestScreen(ScreenTestBase):
 class TestStreaming(ScreenTestBase):
     """Micrographs and coordinates arrive one at a time; outputs grow, stay open, then close."""
 
-    def test_streaming(self):
-        mics, coords, truth = self.importScenes("stream", ["s1", "s2", "s3", "s4", "s5"], seed=3)
-        # copies of the micrographs with the same ids (1..5, in order), arriving after their coordinates
+    def test_streaming_with_default_settings(self):
+        """Default threads and sleep: a batch is registered while the coordinates still stream in."""
+        names = ["s%d" % i for i in range(6)]
+        mics, coords, truth = self.importScenes("stream", names, seed=3)
+        # copies of the micrographs with the same ids (in order), the coordinates arriving slower
         micFeeder = self.newProtocol(ProtCreateStreamData, setof=1, inputMics=mics.outputMicrographs,
-                                     nDim=5, creationInterval=5)
+                                     nDim=len(names), creationInterval=3)
         coordFeeder = self.newProtocol(ProtCreateStreamData, setof=4, inputCoordinates=coords.outputCoordinates,
-                                       nDim=5, creationInterval=3)
+                                       nDim=len(names), creationInterval=8)
         for feeder, output in ((micFeeder, "outputMicrographs"), (coordFeeder, "outputCoordinates")):
             self.proj.launchProtocol(feeder, wait=False)
             self.waitFor(lambda: self.refreshed(feeder).hasAttribute(output), "the first streamed item")
-        protocol = self.screen(None, launch=False, streamingBatchSize=1, micsSource=MICS_OTHER)
+        protocol = self.screen(None, launch=False, streamingBatchSize=2)
         protocol.inputCoordinates.set(coordFeeder)
         protocol.inputCoordinates.setExtended("outputCoordinates")
         protocol.inputMicrographs.set(micFeeder)
         protocol.inputMicrographs.setExtended("outputMicrographs")
         self.proj.launchProtocol(protocol, wait=False)
-        self.waitFor(lambda: self.refreshed(protocol).hasAttribute(OUTPUT_MICROGRAPHS), "the first output")
-        grown = getattr(protocol, OUTPUT_MICROGRAPHS)
-        self.assertLess(grown.getSize(), 5, "outputs should appear before all input has arrived")
-        self.assertFalse(grown.isStreamClosed())
+        self.waitFor(lambda: self.registeredMicrographs(protocol), "the first batch", timeout=120)
+        self.assertTrue(self.streamOpen(coordFeeder.outputCoordinates),
+                        "a batch should be registered while the input is still open")
+        run = psutil.Process(self.refreshed(protocol).getPid())
+        before, started = sum(run.cpu_times()[:2]), time.time()
+        time.sleep(6)
+        self.assertLess((sum(run.cpu_times()[:2]) - before) / (time.time() - started), 0.5,
+                        "the run's process should sleep while it waits for input, not poll")
+        self.assertFalse(self.refreshed(protocol).isFinished())
+        self.assertFalse(getattr(protocol, OUTPUT_MICROGRAPHS).isStreamClosed())
         self.waitFor(lambda: self.finished(protocol), "the protocol to finish", timeout=600)
         self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
-        self.assertMicrographOutputs(protocol, 5)
+        self.assertMicrographOutputs(protocol, len(names))
+        self.assertFalse(self.engineWorkers(), "the engine worker outlived the run")
         for name in (OUTPUT_ACCEPTED, OUTPUT_REJECTED):
             self.assertTrue(getattr(protocol, name).isStreamClosed())
 
 
+class TestMicrographScreening(ScreenTestBase):
+    """Mostly bad micrographs (here: any disc, with a low maximum flagged fraction) are rejected."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.names = ["mb_clean", "mb_disc1", "mb_disc2"]
+        cls.mics, cls.coords, cls.truth = cls.importScenes("mostlybad", cls.names, seed=7, clean=["mb_clean"])
+        cls.cleanId = [m.getObjId() for m in cls.mics.outputMicrographs if "mb_clean" in m.getFileName()]
+
+    def decisions(self, protocol):
+        return {name: sorted(m.getObjId() for m in getattr(protocol, name))
+                for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)}
+
+    def test_mostly_bad_micrograph_rejected_with_its_coordinates(self):
+        protocol = self.screen(self.coords.outputCoordinates, maxFlagged=0.02)
+        self.assertEqual(self.decisions(protocol)[OUTPUT_MICROGRAPHS], self.cleanId)
+        found = self.outputCoordinates(protocol)
+        self.assertEqual(len(found), self.coords.outputCoordinates.getSize())
+        for (micId, x, y), (accepted, coord) in found.items():
+            if micId in self.cleanId:
+                self.assertTrue(accepted, coord._mcReason.get())
+            else:
+                self.assertFalse(accepted)
+                self.assertEqual(coord._mcReason.get(), MOSTLY_BAD)
+        self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
+        self.assertIn("2 rejected", "\n".join(protocol.summary()))
+
+    def test_iciness_rule(self):
+        """Every micrograph gets its iciness (1.5 Å/px resolves the ice band); the clean one, white
+        noise (iciness about 1), is over a maximum of 0.5 and rejected with its coordinates."""
+        protocol = self.screen(self.coords.outputCoordinates, maxIciness=0.5)
+        micrographs = self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
+        rejected = self.decisions(protocol)[OUTPUT_MICROGRAPHS_REJECTED]
+        for mic in micrographs:
+            self.assertEqual(mic.getObjId() in rejected, mic._mcIciness.get() > 0.5, mic._mcIciness.get())
+        clean, = [mic for mic in micrographs if mic.getObjId() in self.cleanId]
+        self.assertTrue(0.8 < clean._mcIciness.get() < 1.2, clean._mcIciness.get())
+        reasons = {coord._mcReason.get() for (micId, _, _), (_, coord) in self.outputCoordinates(protocol).items()
+                   if micId in self.cleanId}
+        self.assertEqual(reasons, {CRYSTALLINE_ICE})
+        self.assertIn("Iciness", "\n".join(protocol.summary()))
+
+    def test_micrographs_only_then_coordinates_reusing_the_masks(self):
+        """No coordinates: micrographs screened (masks, flagged fractions), no coordinate output; a
+        later run with the coordinates reuses those masks."""
+        protocol = self.screen(None, inputMicrographs=self.mics.outputMicrographs, boxSize=scenes.BOX,
+                               maxFlagged=0.02, streamingBatchSize=2)
+        decisions = self.decisions(protocol)
+        self.assertEqual(decisions[OUTPUT_MICROGRAPHS], self.cleanId)
+        self.assertEqual(len(decisions[OUTPUT_MICROGRAPHS_REJECTED]), 2)
+        self.assertFalse(hasattr(protocol, OUTPUT_ACCEPTED) or hasattr(protocol, OUTPUT_REJECTED))
+        masks = {}
+        for mic in self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5)):
+            self.assertEqual(mic._mcAccepted.get() + mic._mcRejected.get(), 0)
+            masks[mic.getObjId()] = os.stat(os.path.join(self.proj.getPath(), mic._mcMaskFile.get())).st_mtime_ns
+
+        later = self.screen(self.coords.outputCoordinates, maskRun=protocol)
+        self.assertMatchesTruth(later, self.mics.outputMicrographs, self.truth)
+        for mic in self.assertMicrographOutputs(later, 3, flagged=(-0.01, 0.5)):
+            path = os.path.join(self.proj.getPath(), mic._mcMaskFile.get())
+            self.assertEqual(os.stat(path).st_mtime_ns, masks[mic.getObjId()], "predicted again: %s" % path)
+
+
+class TestLatePicks(ScreenTestBase):
+    def test_picks_arriving_after_their_micrograph_was_done(self):
+        """One micrograph's picks come in three commits, before and after its batch: none is lost."""
+        names = ["late_a", "late_b", "late_c"]
+        mics, coords, truth = self.importScenes("late", names, seed=5)
+        micIds = {os.path.basename(m.getFileName())[:-4]: m.getObjId() for m in mics.outputMicrographs}
+        # the input starts with the first two picks of late_a and all of late_b, and stays open
+        laterA, lateC = truth["late_a"][2:], truth["late_c"]
+        rows = sorted((c.getObjId(), c.getMicId()) for c in coords.outputCoordinates)
+        firstA = [coordId for coordId, micId in rows if micId == micIds["late_a"]][:2]
+        self.reopenInput(coords.outputCoordinates, [coordId for coordId, micId in rows if micId != micIds["late_b"]
+                                                    and coordId not in firstA])
+        protocol = self.screen(coords.outputCoordinates, launch=False, streamingBatchSize=1, streamingSleepOnWait=2)
+        self.proj.launchProtocol(protocol, wait=False)
+        self.waitFor(lambda: micIds["late_a"] in self.registeredMicrographs(protocol), "late_a's first batch")
+        self.appendInput(coords.outputCoordinates, [(micIds["late_a"], x, y) for x, y, _ in laterA[:1]])
+        time.sleep(5)  # a second commit, probably in a batch of its own
+        self.appendInput(coords.outputCoordinates, [(micIds["late_a"], x, y) for x, y, _ in laterA[1:]]
+                         + [(micIds["late_c"], x, y) for x, y, _ in lateC], close=True)
+        self.waitFor(lambda: self.finished(protocol), "the protocol to finish")
+        self.assertMatchesTruth(protocol, mics.outputMicrographs, truth)
+        micrographs = {m.getObjId(): m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS)}
+        self.assertEqual(len(micrographs), 3)
+        lateA = micrographs[micIds["late_a"]]
+        self.assertEqual(lateA._mcAccepted.get() + lateA._mcRejected.get(), len(truth["late_a"]))
+        with open(protocol._getExtraPath("micrographs", "mic%06d.json" % micIds["late_a"])) as stream:
+            drawn = json.load(stream)["coordinates"]["total"]
+        self.assertEqual(drawn, len(truth["late_a"]), "the last batch's thumbnail should show every pick")
+
+    @staticmethod
+    def reopenInput(coordinates, dropped):
+        """Removes coordinates from an imported set and reopens its stream, as if still picking."""
+        with contextlib.closing(sqlite3.connect(coordinates.getFileName())) as db:
+            db.executemany("DELETE FROM Objects WHERE id=?", [(i,) for i in dropped])
+            db.execute("UPDATE Properties SET value=? WHERE key='_streamState'", (str(SetOfCoordinates.STREAM_OPEN),))
+            db.commit()
+
+    @staticmethod
+    def appendInput(coordinates, picks, close=False):
+        """Appends picks (micId, x, y) to a streaming set as a picking protocol would."""
+        items = SetOfCoordinates(filename=coordinates.getFileName())
+        items.loadAllProperties()
+        items.enableAppend()
+        for micId, x, y in picks:
+            coordinate = Coordinate()
+            coordinate.setPosition(x, y)
+            coordinate.setMicId(micId)
+            items.append(coordinate)
+        items.setStreamState(SetOfCoordinates.STREAM_CLOSED if close else SetOfCoordinates.STREAM_OPEN)
+        items.write()
+        items.close()
+
+
 class TestKillAndContinue(ScreenTestBase):
-    def test_kill_and_continue(self):
-        """A run killed mid-way and continued redoes no micrograph and loses or repeats no pick."""
+    def test_sigkill_and_continue(self):
+        """A run whose process is killed (SIGKILL) mid-way leaves no engine behind, and continued
+        redoes no micrograph and loses or repeats no pick."""
         mics, coords, truth = self.importScenes("resume", ["r%d" % i for i in range(6)], seed=4)
         protocol = self.screen(coords.outputCoordinates, launch=False, streamingBatchSize=1)
         self.proj.launchProtocol(protocol, wait=False)
         self.waitFor(lambda: len(self.registeredMicrographs(protocol)) >= 2, "two registered micrographs")
-        self.proj.stopProtocol(protocol)
+        os.kill(self.refreshed(protocol).getPid(), signal.SIGKILL)
+        self.waitFor(lambda: not self.engineWorkers(), "the engine worker to end with the run", timeout=30)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            self.proj.stopProtocol(protocol)  # marks it aborted, as the GUI does for a vanished run
         protocol = self.refreshed(protocol)
         done = self.registeredMicrographs(protocol)
         self.assertLess(len(done), 6, "the run finished before it could be killed")
@@ -261,6 +421,34 @@ class TestKillAndContinue(ScreenTestBase):
         for micId, mtime in masks.items():
             path = protocol._getExtraPath("micrographs", "mic%06d_mask.mrc" % micId)
             self.assertEqual(os.stat(path).st_mtime_ns, mtime, "micrograph %d was predicted again" % micId)
+        self.assertFalse(self.engineWorkers(), "the engine worker outlived the run")
+
+
+class TestEngineWorker(ScreenTestBase):
+    def test_worker_restarts_after_the_engine_dies(self):
+        """The worker is started once for many batches, and replaced when its process dies."""
+        folder = os.path.join(self.data, "worker")
+        truth = scenes.write_scenes(folder, ["w0", "w1", "w2"], seed=6)
+        worker = EngineWorker(os.path.join(folder, "engine.log"))
+        self.addCleanup(worker.stop)
+        pids = []
+        for number, name in enumerate(truth):
+            manifest = {"output_dir": os.path.join(folder, "out"), "box_size": scenes.BOX, "model": self.model,
+                        "gpus": "cpu", "micrographs": [{"id": number, "key": name, "pixel_size": scenes.PIXEL_SIZE,
+                                                        "path": os.path.join(folder, name + ".mrc")}]}
+            paths = [os.path.join(folder, "%s.%s.json" % (name, kind)) for kind in ("manifest", "result")]
+            with open(paths[0], "w") as stream:
+                json.dump(manifest, stream)
+            self.assertEqual(worker.run(*paths), 0)
+            with open(paths[1]) as stream:
+                self.assertTrue(json.load(stream)["micrographs"][0]["ok"])
+            pids.append(worker.pid)
+            if number == 1:
+                os.kill(worker.pid, signal.SIGKILL)
+        self.assertEqual(pids[0], pids[1], "the worker should serve several batches")
+        self.assertNotEqual(pids[1], pids[2], "a dead worker should be replaced")
+        worker.stop()
+        self.assertFalse(psutil.pid_exists(pids[2]) and psutil.Process(pids[2]).status() != psutil.STATUS_ZOMBIE)
 
 
 class TestBundledModel(ScreenTestBase):

@@ -16,6 +16,7 @@ from pwem.objects import SetOfMicrographs
 from pyworkflow.project import Manager
 
 from ..viewers import MicrographCleanerViewer, figures
+from ..viewers.viewer_screen import debianPackage, missingQtLibraries
 from ..viewers.results import sortedMicrographs
 from . import scenes
 from .test_protocol_screen import ScreenTestBase
@@ -122,6 +123,10 @@ class TestViewer(ScreenTestBase):
             self.assertEqual(len(axes.images), 0 if record.error else 1, "the thumbnail is drawn")
             self.assertIn("kept %d · rejected %d" % (record.accepted, record.rejected), axes.get_title())
         self.assertEqual(sum(record.accepted for record in records), self.good)
+        results = self.viewer.results()
+        self.assertEqual([r.name for r in results.onlyMicrographs("rejected micrographs").micrographs],
+                         [BROKEN + ".mrc"], "the gallery's filter: the failed micrograph is rejected")
+        self.assertEqual(len(results.onlyMicrographs("accepted micrographs").micrographs), 4)
 
         broken = Figure(figsize=(10, 7))
         figures.micrographDetail(broken, records[-1])
@@ -131,6 +136,8 @@ class TestViewer(ScreenTestBase):
         figures.micrographDetail(detail, records[0])
         self.save(detail, "detail")
         self.assertIn("flagged: %.1f%%" % (100 * records[0].flagged), detail.axes[1].texts[0].get_text())
+        self.assertIn("iciness: %.2f" % records[0].iciness, detail.axes[1].texts[0].get_text())
+        self.assertIn("micrograph REJECTED", broken.axes[1].texts[0].get_text())
 
     def test_over_time(self):
         plotter, = self.viewer._showOverTime()
@@ -142,6 +149,8 @@ class TestViewer(ScreenTestBase):
         np.testing.assert_allclose(top.lines[0].get_ydata(), [100 * record.flagged for record in records])
         failed = [line for line in top.lines if line.get_label() == "failed micrograph"]
         self.assertEqual(len(failed[0].get_xdata()), 1)
+        limit, = [line for line in top.lines if line.get_label() == "max. flagged fraction"]
+        self.assertEqual(list(limit.get_ydata()), [100 * self.protocol.maxFlagged.get()] * 2)
         rejected = bottom.lines[0].get_ydata()
         self.assertEqual(rejected[-1], 100, "every pick of the broken micrograph is rejected")
         self.assertTrue(np.all((rejected[:-1] > 0) & (rejected[:-1] < 100)))
@@ -149,11 +158,17 @@ class TestViewer(ScreenTestBase):
     def test_masks_open_in_scipion_set_viewer(self):
         views = self.viewer._showMasks()
         self.assertTrue(views and all(hasattr(view, "show") for view in views))
+        missing = missingQtLibraries()
+        if missing:  # the viewer says what is missing instead of failing silently
+            self.assertEqual(len(views), 1)
+            self.assertIn(" ".join(map(debianPackage, missing)), views[0]._msg)
         masks = SetOfMicrographs(filename=self.viewer.maskSetPath())
         self.assertEqual(masks.getSize(), 4, "one mask per processed micrograph")
         for mask in masks:
             with mrcfile.open(mask.getFileName()) as mrc:
-                self.assertTrue(0 <= mrc.data.min() and mrc.data.max() <= 1)
+                # shown on one 0..1 scale: the strip below the mask pins each image's range
+                self.assertEqual((mrc.data.min(), mrc.data.max()), (0, 1))
+                np.testing.assert_allclose(mrc.data[-1], np.linspace(0, 1, mrc.data.shape[1]), atol=1e-6)
                 self.assertAlmostEqual(mask.getSamplingRate(), float(mrc.voxel_size.x), places=4)
         masks.close()
 

@@ -145,6 +145,10 @@ def micrographDetail(figure, record):
     else:
         lines += ["flagged: %.1f%%" % (100 * record.flagged)]
         lines += ["  %s: %.1f%%" % (name, 100 * value) for name, value in record.classFractions.items()]
+        if not math.isnan(record.iciness):
+            lines += ["iciness: %.2f" % record.iciness]
+    if record.micrographRejected:
+        lines += ["micrograph REJECTED"]
     total = record.accepted + record.rejected
     lines += ["", "particles: %d" % total, "kept: %d" % record.accepted,
               "rejected: %d (%.1f%%)" % (record.rejected, 100.0 * record.rejected / max(total, 1))]
@@ -165,8 +169,9 @@ def runningMean(values, window):
     return result
 
 
-def overTime(figure, records, classes=(), window=10):
-    """Flagged fraction and fraction of particles rejected per micrograph, in acquisition order."""
+def overTime(figure, records, classes=(), window=10, maxFlagged=None):
+    """Flagged fraction and fraction of particles rejected per micrograph, in acquisition order,
+    with the run's maximum flagged fraction and the micrographs rejected by it."""
     order = np.arange(1, len(records) + 1)
     flagged = np.array([record.flagged for record in records], float)
     rejected = np.array([record.rejectedFraction for record in records], float)
@@ -178,6 +183,12 @@ def overTime(figure, records, classes=(), window=10):
         top.plot(order, [100 * record.classFractions.get(name, np.nan) for record in records], ".", label=name)
     if failed:
         top.plot(order[failed], np.zeros(len(failed)), "x", color=REJECTED_COLOUR, label="failed micrograph")
+    mostlyBad = [i for i, record in enumerate(records) if record.micrographRejected and not record.error]
+    if mostlyBad:
+        top.plot(order[mostlyBad], 100 * flagged[mostlyBad], "o", mfc="none", color=REJECTED_COLOUR,
+                 label="rejected micrograph")
+    if maxFlagged is not None and maxFlagged < 1:
+        top.axhline(100 * maxFlagged, color=REJECTED_COLOUR, linestyle="--", label="max. flagged fraction")
     top.set_ylabel("area flagged bad (%)")
     top.set_ylim(bottom=0)
     top.legend(loc="upper left", fontsize=8)

@@ -4,6 +4,7 @@ The viewer's figures need only numbers and file paths; reading the Scipion sets 
 them free of Scipion and lets the threshold explorer re-decide every input coordinate (accepted
 and rejected outputs together) from the stored scores without running the network again.
 """
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ import numpy as np
 from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, String
 
-from ..protocols.protocol_screen import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_REJECTED
+from ..protocols.protocol_deep_micrograph_screen import (MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS_REJECTED,
+                                                          OUTPUT_REJECTED)
 
 # Reasons (the engine's words) that a new threshold or distance may overturn; any other rejection
 # (off the micrograph, failed micrograph, a per-class distance rule of the run) stays a rejection.
@@ -34,6 +36,8 @@ class MicrographResult:
     thumbnail: str
     mask: str
     error: str
+    micrographRejected: bool = False  # in outputMicrographsRejected (mostly bad, icy, or failed)
+    iciness: float = math.nan  # NaN when not measured (pixel size too coarse)
 
     @property
     def rejectedFraction(self):
@@ -54,6 +58,10 @@ class ScreenResults:
     reasons: list
     micrographs: list = field(default_factory=list)
 
+    def onlyMicrographs(self, which):
+        """These results with only the micrographs that one of :data:`MICROGRAPH_FILTERS` keeps."""
+        return dataclasses.replace(self, micrographs=[r for r in self.micrographs if MICROGRAPH_FILTERS[which](r)])
+
     def kept(self, threshold, minDistance=0.0):
         return keptBy(self.scores, self.distances, self.redecidable, threshold, minDistance)
 
@@ -70,6 +78,11 @@ def _mostFirst(fraction):
 SORT_ORDERS = {"flagged area, most first": lambda record: _mostFirst(record.flagged),
                "rejected particles, most first": lambda record: _mostFirst(record.rejectedFraction),
                "acquisition order (id)": lambda record: record.micId}
+
+
+MICROGRAPH_FILTERS = {"all micrographs": lambda record: True,
+                      "accepted micrographs": lambda record: not record.micrographRejected,
+                      "rejected micrographs": lambda record: record.micrographRejected}
 
 
 def sortedMicrographs(records, order):
@@ -126,19 +139,25 @@ def readCoordinates(protocol):
 
 
 def readMicrographs(protocol, projectPath, classes):
-    """Records of the micrograph output, in acquisition (id) order."""
-    if not hasattr(protocol, OUTPUT_MICROGRAPHS):
-        return []
+    """Records of the accepted and rejected micrographs, in acquisition (id) order."""
     records = []
-    for mic in getattr(protocol, OUTPUT_MICROGRAPHS).iterItems(orderBy="id"):
-        records.append(MicrographResult(
-            micId=mic.getObjId(), name=os.path.basename(mic.getFileName() or ""),
-            flagged=_value(mic, "_mcFlaggedFraction", math.nan),
-            classFractions={name: _value(mic, "_mcFlaggedFraction_%s" % name, math.nan) for name in classes},
-            accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
-            thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
-            mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", "")))
-    return records
+    for name in MICROGRAPH_OUTPUTS:
+        if not hasattr(protocol, name):
+            continue
+        for mic in getattr(protocol, name).iterItems():
+            records.append(_micrographRecord(mic, projectPath, classes, name == OUTPUT_MICROGRAPHS_REJECTED))
+    return sorted(records, key=lambda record: record.micId)
+
+
+def _micrographRecord(mic, projectPath, classes, rejected):
+    return MicrographResult(
+        micId=mic.getObjId(), name=os.path.basename(mic.getFileName() or ""),
+        flagged=_value(mic, "_mcFlaggedFraction", math.nan),
+        classFractions={name: _value(mic, "_mcFlaggedFraction_%s" % name, math.nan) for name in classes},
+        accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
+        thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
+        mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", ""),
+        micrographRejected=rejected, iciness=_value(mic, "_mcIciness", math.nan))
 
 
 def loadResults(protocol, projectPath):
@@ -185,13 +204,29 @@ def registerCoordinates(project, protocol, threshold, minDistance=0.0):
     return name, subset
 
 
+def displayMask(mask, path):
+    """A copy of ``mask`` with a 0..1 grey strip below it, so that viewers which stretch each image
+    to its own range (pwem's metadata viewer does) show every mask on the same 0 (black) .. 1
+    (white) scale, and a clean micrograph's near-zero mask stays dark."""
+    with mrcfile.open(mask) as mrc:
+        data, voxel = np.asarray(mrc.data, dtype=np.float32), mrc.voxel_size.copy()
+    strip = np.repeat(np.linspace(0, 1, data.shape[1], dtype=np.float32)[None], max(2, data.shape[0] // 40), axis=0)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.vstack([np.clip(data, 0, 1), strip]))
+        mrc.voxel_size = voxel
+    return path
+
+
 def maskSet(results, path, samplingRate):
-    """A set of micrographs whose images are the masks, for Scipion's standard set viewers.
+    """A set of micrographs whose images are the masks (display copies beside ``path``, see
+    :func:`displayMask`), for Scipion's standard set viewers.
 
     Its pixel size is the masks' own (from their headers, which the engine writes so that a mask
     covers its micrograph), else ``samplingRate``, that of the screened micrographs."""
     if os.path.exists(path):
         os.remove(path)
+    folder = os.path.splitext(path)[0]
+    os.makedirs(folder, exist_ok=True)
     masks = SetOfMicrographs(filename=path)
     for record in results.micrographs:
         if not record.mask:
@@ -201,7 +236,7 @@ def maskSet(results, path, samplingRate):
         if not masks.getSize():
             with mrcfile.open(record.mask, header_only=True) as mrc:
                 masks.setSamplingRate(float(mrc.voxel_size.x) or samplingRate)
-        mask = Micrograph(location=record.mask)
+        mask = Micrograph(location=displayMask(record.mask, os.path.join(folder, os.path.basename(record.mask))))
         mask.setObjId(record.micId)
         mask.setMicName(record.name)
         mask._mcFlaggedFraction = Float(record.flagged)

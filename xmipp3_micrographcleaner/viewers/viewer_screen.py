@@ -5,15 +5,17 @@ Tk windows (:mod:`.windows`); the masks open in whichever of Scipion's viewers o
 preferred here (the metadata viewer when Xmipp is not installed).
 """
 import os
+import shutil
+import subprocess
 
 from pwem.viewers import EmPlotter, EmProtocolViewer
 from pyworkflow import Config
 from pyworkflow.protocol import params
 from pyworkflow.viewer import DESKTOP_TKINTER
 
-from ..protocols import ProtMicrographCleanerScreen
+from ..protocols import ProtDeepMicrographScreen
 from . import figures
-from .results import SORT_ORDERS, loadResults, maskSet, registerCoordinates
+from .results import MICROGRAPH_FILTERS, SORT_ORDERS, loadResults, maskSet, registerCoordinates
 from .windows import ExplorerWindow, GalleryWindow, WindowView
 
 
@@ -22,7 +24,7 @@ class MicrographCleanerViewer(EmProtocolViewer):
     so that a threshold is chosen by looking at the data."""
 
     _label = "viewer deep micrograph cleaner"
-    _targets = [ProtMicrographCleanerScreen]
+    _targets = [ProtDeepMicrographScreen]
     _environments = [DESKTOP_TKINTER]
 
     def __init__(self, **kwargs):
@@ -40,7 +42,7 @@ class MicrographCleanerViewer(EmProtocolViewer):
                        validators=[params.Range(0, 1)], label="Threshold",
                        help="Goodness threshold to try (0..1), on the scores already computed.")
         group.addParam("exploreDistance", params.FloatParam, default=self.protocol.minDistance.get() or 0,
-                       validators=[params.GE(0)], label="Min. distance to bad regions (A)",
+                       validators=[params.GE(0)], label="Min. distance to bad regions (Å)",
                        help="Also drop coordinates closer than this to a bad region; 0: no distance rule.")
         group.addParam("showExplorer", params.LabelParam, label="Open the threshold explorer",
                        help="Kept coordinates as a function of the threshold; a slider, and a button "
@@ -51,6 +53,10 @@ class MicrographCleanerViewer(EmProtocolViewer):
                             "The network does not run again. Per-class distance rules and other "
                             "rejections (failed micrographs, coordinates off the micrograph) still apply.")
         group = form.addGroup("Micrographs")
+        group.addParam("galleryShow", params.EnumParam, choices=list(MICROGRAPH_FILTERS), default=0,
+                       label="Gallery shows",
+                       help="All screened micrographs, or only those accepted (outputMicrographs) or "
+                            "rejected (outputMicrographsRejected: mostly bad, or failed).")
         group.addParam("gallerySort", params.EnumParam, choices=list(SORT_ORDERS), default=0,
                        label="Gallery order")
         group.addParam("galleryPerPage", params.IntParam, default=12, validators=[params.GE(1)],
@@ -60,7 +66,8 @@ class MicrographCleanerViewer(EmProtocolViewer):
                             "ones red; click one to see it large with its numbers.")
         group.addParam("showOverTime", params.LabelParam, label="Quality over time",
                        help="Flagged area and rejected particles per micrograph in acquisition order "
-                            "(micrograph id), to see when the grid went bad.")
+                            "(micrograph id), to see when the grid went bad, with the run's maximum "
+                            "flagged fraction and the micrographs it rejected.")
         group.addParam("showMasks", params.LabelParam, label="Masks in Scipion's image viewer",
                        help="The badness masks (0 = good, 1 = bad) as a set of images.")
 
@@ -90,7 +97,8 @@ class MicrographCleanerViewer(EmProtocolViewer):
         if not results.micrographs:
             return [self.errorMessage("No micrograph has been processed yet.", "Quality over time")]
         plotter = self._plotter("Quality over time", (10, 6))
-        figures.overTime(plotter.getFigure(), results.micrographs, results.classes)
+        figures.overTime(plotter.getFigure(), results.micrographs, results.classes,
+                         maxFlagged=self.protocol.maxFlagged.get())
         return [plotter]
 
     def _showExplorer(self, param=None):
@@ -108,19 +116,43 @@ class MicrographCleanerViewer(EmProtocolViewer):
                                  % (name, self.protocol.getRunName(), subset.getSize()), "Register coordinates")]
 
     def _showGallery(self, param=None):
-        return [WindowView(GalleryWindow, self.getTkRoot(), results=self.results(), sortOrder=self.gallerySort.get(),
+        results = self.results().onlyMicrographs(list(MICROGRAPH_FILTERS)[self.galleryShow.get()])
+        return [WindowView(GalleryWindow, self.getTkRoot(), results=results, sortOrder=self.gallerySort.get(),
                            perPage=self.galleryPerPage.get())]
 
     def maskSetPath(self):
         return self.getProject().getTmpPath("micrographcleaner_masks_%s.sqlite" % self.protocol.getObjId())
 
     def _showMasks(self, param=None):
-        micrographs = getattr(self.protocol, "outputMicrographs", None)
-        if micrographs is None:
+        micrographs = self.protocol._micrographSource()
+        if not self.results().micrographs:
             return [self.errorMessage("No micrograph has been processed yet.", "Masks")]
         masks = maskSet(self.results(), os.path.abspath(self.maskSetPath()), micrographs.getSamplingRate())
         if not masks.getSize():
             return [self.errorMessage("The run saved no masks (Save masks = No).", "Masks")]
         viewers = Config.getDomain().findViewers(masks, DESKTOP_TKINTER)
+        missing = missingQtLibraries() if viewers[0].__module__.startswith("pwem.") else []
+        if missing:  # pwem's metadata viewer would fail without a word
+            return [self.errorMessage("Scipion's image viewer (PyQt5) cannot start: the system lacks %s. On "
+                                      "Debian or Ubuntu: sudo apt-get install %s. The masks are MRC files in %s."
+                                      % (", ".join(missing), " ".join(debianPackage(name) for name in missing),
+                                         os.path.dirname(self.maskSetPath())), "Masks")]
         viewer = viewers[0](project=self.getProject(), protocol=self.protocol, parent=self.formWindow)
         return viewer._visualize(masks)
+
+
+def missingQtLibraries():
+    """System libraries that PyQt5's X11 platform plugin cannot find (a fresh Debian lacks some xcb ones)."""
+    import PyQt5
+
+    plugin = os.path.join(os.path.dirname(PyQt5.__file__), "Qt5", "plugins", "platforms", "libqxcb.so")
+    if not os.path.isfile(plugin) or shutil.which("ldd") is None:
+        return []
+    listing = subprocess.run(["ldd", plugin], capture_output=True, text=True).stdout
+    return sorted({line.split()[0] for line in listing.splitlines() if "not found" in line})
+
+
+def debianPackage(library):
+    """Debian's package name for a shared library: libxcb-icccm.so.4 -> libxcb-icccm4."""
+    name, _, version = library.partition(".so.")
+    return name + ("-" if name[-1].isdigit() else "") + version

@@ -14,7 +14,8 @@ Manifest::
                       "coordinates": {"id": [1, 2], "x": [10.0, 20.0], "y": [30.0, 40.0]}}]}
 
 The result is written atomically once the whole batch is done; masks written before an
-interruption are reused when the same manifest is run again.
+interruption are reused when the same manifest is run again. ``micrographcleaner worker``
+(:mod:`.worker`) runs manifests one after another in one process, loading each model once.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from .images import write_json
-from .pipeline import CleaningOptions, Job, OptionError, Result, check_number, run_on_devices
+from .iciness import IcinessCleaner
+from .pipeline import Cleaner, CleaningOptions, Job, OptionError, Result, build_cleaner, check_number, run_on_devices
 from .scoring import ScoringRule
 
 
@@ -130,7 +132,22 @@ def result_entry(result: Result, output_dir: Path) -> dict:
     return entry
 
 
-def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False) -> int:
+def _cached_cleaner(predictors: dict, gpus: list[str] | None, manifest: dict, options: CleaningOptions) -> Cleaner:
+    """A cleaner whose model is loaded once per process (the worker's), reporting iciness too; the
+    process is pinned to the device of the first manifest it runs."""
+    key = (manifest.get("model"), manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
+    if key not in predictors:
+        if not predictors:
+            from .devices import configure
+
+            configure(gpus[0] if gpus else None, manifest.get("threads"))
+        predictors[key] = build_cleaner(key[0], options, key[1], key[2]).predictor
+    return IcinessCleaner(predictors[key], options)
+
+
+def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False, predictors: dict | None = None) -> int:
+    """Runs one manifest; on one device, models already in ``predictors`` (a cache kept by the
+    caller) are reused and each micrograph's iciness is reported; on several, one process per GPU."""
     from tqdm import tqdm
 
     from .cli import UsageError, check_output_dir, output_paths
@@ -143,8 +160,11 @@ def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False) ->
         gpus = parse_gpus(manifest.get("gpus", "all"))
         outputs = [out for job in jobs for out in output_paths(options.output_dir, job.stem)]
         check_output_dir(options.output_dir, outputs, [job.micrograph for job in jobs], "output_dir")
-        results = run_on_devices(jobs, gpus, manifest.get("threads"), manifest.get("model"), options,
-                                 manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
+        if len(gpus or []) <= 1:
+            results = _cached_cleaner({} if predictors is None else predictors, gpus, manifest, options).run(jobs)
+        else:
+            results = run_on_devices(jobs, gpus, manifest.get("threads"), manifest.get("model"), options,
+                                     manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
         entries = [result_entry(result, options.output_dir)
                    for result in tqdm(results, total=len(jobs), unit="mic", disable=quiet, file=sys.stderr)]
         models = [entry["summary"]["model"] for entry in entries if entry["ok"]]

@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--result", type=Path, required=True)
     batch.add_argument("--quiet", action="store_true")
     batch.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
+    worker = commands.add_parser("worker", help="run manifests named on stdin, one model load for all (for the plugin)")
+    worker.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
 
     train = commands.add_parser("train", help="train a model on simulated scenes and/or labelled micrographs")
     train.add_argument("output_dir", type=Path, metavar="DIR",
@@ -452,6 +454,12 @@ def batch_command(args: argparse.Namespace) -> int:
     return run_manifest(args.manifest, args.result, quiet=args.quiet)
 
 
+def worker_command(args: argparse.Namespace) -> int:
+    from .worker import serve
+
+    return serve()
+
+
 def train_command(args: argparse.Namespace) -> int:
     from .devices import configure, parse_gpus
 
@@ -518,7 +526,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_command, "train": train_command,
+COMMANDS = {"predict": predict_command, "score": score_command, "batch": batch_command, "worker": worker_command,
+            "train": train_command,
             "simulate": simulate_command, "evaluate": evaluate_command}
 
 

@@ -1,0 +1,643 @@
+"""deepMicrographScreen: flag bad regions of micrographs and sort particle coordinates by them.
+
+Micrographs whose flagged area exceeds a maximum are rejected (``outputMicrographsRejected``), with
+their coordinates; without coordinates the protocol screens micrographs only. Coordinates are
+scheduled one by one as they arrive, grouped in batches by micrograph: picks that
+arrive for a micrograph already done go to a later batch, which reuses its mask. Batches go to one
+engine worker per run (:mod:`.engine_worker`). Every input coordinate ends in ``outputCoordinates``
+(accepted) or ``outputCoordinatesRejected``, with its score, distance to the nearest bad region and
+reason; the outputs are closed only once that is checked. Registration skips what the outputs
+already hold, and the engine reuses masks already written, so a continued run neither redoes nor
+duplicates work.
+"""
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections import Counter
+
+from pwem.objects import SetOfCoordinates, SetOfMicrographs
+from pwem.protocols import EMProtocol
+from pyworkflow import BETA
+from pyworkflow.object import Float, Integer, Set, String
+from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
+from pyworkflow.protocol import params
+import pyworkflow.utils as pwutils
+from pyworkflow.utils import Message
+
+from .. import Plugin
+from .engine_worker import EngineWorker
+from ..constants import ANY_CLASS, MODEL_BUNDLED, TTA_CHOICES
+
+OUTPUT_ACCEPTED = "outputCoordinates"
+OUTPUT_REJECTED = "outputCoordinatesRejected"
+OUTPUT_MICROGRAPHS = "outputMicrographs"
+OUTPUT_MICROGRAPHS_REJECTED = "outputMicrographsRejected"
+MICROGRAPH_OUTPUTS = (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)
+COORDINATE_OUTPUTS = (OUTPUT_ACCEPTED, OUTPUT_REJECTED)
+MOSTLY_BAD = "micrograph mostly bad"
+CRYSTALLINE_ICE = "crystalline ice"
+MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
+MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
+MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
+
+
+def micrographKey(micId):
+    """File stem of a micrograph's mask and thumbnail: its id, never its (arbitrary) file name."""
+    return "mic%06d" % micId
+
+
+def parseClassDistances(text):
+    """``carbon=50 contamination=100`` (spaces or commas) -> {"carbon": 50.0, ...}."""
+    limits = {}
+    for item in text.replace(",", " ").split():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError("expected CLASS=DISTANCE, got %r" % item)
+        limits[name] = float(value)
+    return limits
+
+
+def optionalFloat(value):
+    return None if value is None else float(value)
+
+
+class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
+    """Flags carbon, contamination and other bad regions with MicrographCleaner's U-Net, rejects
+    micrographs that are mostly bad and scores every coordinate by how clean the area under its
+    particle is; low-scoring coordinates, and those too close to bad regions, go to a rejected set,
+    so nothing is lost."""
+
+    _label = "deep micrograph screen (MicrographCleaner)"  # Xmipp's is "deep micrograph cleaner"
+    _devStatus = BETA
+    _possibleOutputs = {OUTPUT_ACCEPTED: SetOfCoordinates, OUTPUT_REJECTED: SetOfCoordinates,
+                        OUTPUT_MICROGRAPHS: SetOfMicrographs, OUTPUT_MICROGRAPHS_REJECTED: SetOfMicrographs}
+    stepsExecutionMode = STEPS_PARALLEL
+
+    def __init__(self, **kwargs):
+        EMProtocol.__init__(self, **kwargs)
+        self.mcModel = String()  # name and checksum of the model that produced the outputs
+        self.mcClasses = String()  # the model's class names, comma separated ("bad" = any class first)
+        self._doneCoordinates = None  # ids already in the coordinate outputs, loaded once per process
+        self._worker = None  # the engine worker of this process, started by the first batch
+
+    # ------------------------------------------------------------------ form
+    def _defineParams(self, form):
+        form.addSection(label=Message.LABEL_INPUT)
+        form.addParam("inputCoordinates", params.PointerParam, pointerClass="SetOfCoordinates",
+                      allowsNull=True, important=True, label="Input coordinates",
+                      help="Coordinates to score; they may still be growing (streaming). Empty: screen "
+                           "micrographs only (e.g. right after motion correction, before picking).")
+        form.addParam("inputMicrographs", params.PointerParam, pointerClass="SetOfMicrographs",
+                      allowsNull=True, label="Micrographs",
+                      help="Empty: the coordinates' micrographs. Another set is useful when the coordinates "
+                           "were picked on downsampled, filtered or contrast-inverted micrographs: the network "
+                           "expects particles dark on a bright background. Micrographs are matched by id and "
+                           "coordinates are rescaled when the sampling differs. Needed without coordinates.")
+        form.addParam("maskRun", params.PointerParam, pointerClass="ProtDeepMicrographScreen", allowsNull=True,
+                      label="Reuse masks of", expertLevel=params.LEVEL_ADVANCED,
+                      help="An earlier run of this protocol on the same micrographs (e.g. a micrographs-only "
+                           "run before picking): its masks are used where model, box size and micrograph "
+                           "match, instead of predicting again.")
+        form.addParam("boxSize", params.IntParam, allowsNull=True, label="Box size (px)",
+                      help="Particle box in pixels of the coordinates' micrographs (of the micrographs, "
+                           "without coordinates); empty: the coordinates' box size. The network sees "
+                           "micrographs downsampled so that this box is 16 px wide, and scores the disc "
+                           "of this diameter.")
+        form.addParam("maxFlagged", params.FloatParam, default=0.8, label="Max. flagged fraction",
+                      validators=[params.Range(0, 1)],
+                      help="Micrographs with more of their area flagged bad (0..1) go to "
+                           "outputMicrographsRejected, and all their coordinates are rejected "
+                           "('%s'). 1: keep every micrograph that could be processed." % MOSTLY_BAD)
+        form.addParam("maxIciness", params.FloatParam, allowsNull=True, label="Max. iciness",
+                      help="Also reject micrographs whose iciness (power at 3.5-3.9 Å over power at "
+                           "30-80 Å, as Xmipp's CTF estimation reports it; vitreous ice stays below 1) is "
+                           "above this ('%s'). Measured only when the pixel size is under 1.75 Å. "
+                           "Empty: no ice rule (the iciness is still stored)." % CRYSTALLINE_ICE)
+        form.addParam("threshold", params.FloatParam, default=0.8, label="Goodness threshold",
+                      help="Coordinates whose goodness (1 - mean badness under the particle, 0..1) is "
+                           "below it are rejected. Use -1 to only score and keep every coordinate. "
+                           "0.75-0.9 suits most data.")
+        form.addParam("minDistance", params.FloatParam, allowsNull=True, label="Min. distance to bad regions (Å)",
+                      help="Also reject coordinates whose centre is closer than this to any bad region. "
+                           "Empty: no distance rule.")
+        form.addParam("classDistances", params.StringParam, default="", label="Min. distance per class (Å)",
+                      help="For models with classes: e.g. 'carbon=50 contamination=200'. Empty: none.")
+        form.addParam("modelChoice", params.EnumParam, default=MODEL_BUNDLED,
+                      choices=["bundled default", "original defaultModel.h5", "another model file"],
+                      label="Model",
+                      help="The bundled model is trained for this plugin; the original tool's "
+                           "defaultModel.h5 runs with the original's preprocessing; any .keras model "
+                           "of this project (with its .json card beside it) can be used too.")
+        form.addParam("modelFile", params.PathParam, condition="modelChoice!=%d" % MODEL_BUNDLED,
+                      label="Model file", help="defaultModel.h5, or a .keras model with its card.")
+        form.addParam("tta", params.EnumParam, default=0, choices=TTA_CHOICES, label="Test-time augmentation",
+                      help="none: one pass; flips: 4 passes averaged; d8: 8 passes (flips and "
+                           "rotations). More passes give smoother masks at proportional cost.")
+        form.addParam("networkBatchSize", params.IntParam, default=8, validators=[params.GE(1)],
+                      expertLevel=params.LEVEL_ADVANCED, label="Network batch size",
+                      help="Images per network call; lower it if the GPU runs out of memory.")
+        form.addParam("saveMasks", params.BooleanParam, default=True, label="Save masks",
+                      help="Keep the badness mask of every micrograph (MRC, 0 = good, 1 = bad). "
+                           "Needed to resume a run without predicting again.")
+        form.addParam("saveThumbnails", params.BooleanParam, default=True, label="Save thumbnails",
+                      help="A PNG per micrograph with the mask overlaid and accepted/rejected picks.")
+        form.addHidden(params.USE_GPU, params.BooleanParam, default=True, label="Use GPU",
+                       help="No: run the network on the CPU.")
+        form.addHidden(params.GPU_LIST, params.StringParam, default="0", label="GPU ids",
+                       help="GPUs to use, e.g. '0' or '0,1' (one worker per GPU).")
+        self._defineStreamingParams(form)
+        form.addParallelSection(threads=MIN_THREADS, mpi=0)
+
+    def _defineStreamingParams(self, form):
+        """Scipion's streaming fields, with this protocol's meaning and a sleep by default (pwem's
+        default, 0, would poll the inputs non-stop)."""
+        form.addSection("Streaming")
+        form.addParam("streamingBatchSize", params.IntParam, default=10, validators=[params.GE(1)],
+                      label="Micrographs per batch",
+                      help="Micrographs handed to the engine at once. A batch starts as soon as this many "
+                           "micrographs have new coordinates, and with fewer once the input is closed; "
+                           "smaller batches give results sooner when streaming.")
+        form.addParam("streamingSleepOnWait", params.IntParam, default=10, validators=[params.GE(MIN_SLEEP)],
+                      label="Check for new input every (s)",
+                      help="Seconds between looks at the inputs while they are open.")
+
+    def getBinThreads(self):
+        """The engine uses TensorFlow's own CPU threads: no binary threads field (whose absence
+        Scipion's run header would report as an error)."""
+        return 0
+
+    def getGpuList(self):
+        """No GPU slots (nor their log lines) when the network runs on the CPU."""
+        return EMProtocol.getGpuList(self) if self.useGpu.get() else []
+
+    # ------------------------------------------------------------------ steps
+    def stepsGeneratorStep(self):
+        """Watches the inputs and inserts a cleaning step per batch of micrographs with coordinates
+        not yet scheduled; picks arriving later for a micrograph go to a later batch."""
+        if not self.mcClasses.get():
+            self.mcClasses.set(",".join(self._modelClasses()))
+            self._store(self.mcClasses)
+        # what is scheduled: coordinate ids, or micrograph ids when screening micrographs only
+        scheduled = set(self._registeredCoordinateIds() if self._withCoordinates() else self._registeredMicrographIds())
+        batchSteps = []
+        lastBatch = {}  # micId: step of its latest batch, which a later batch of that micrograph waits for
+        size = self.streamingBatchSize.get()
+        while True:
+            micsClosed, available = self._availableMicrographIds()
+            if self._withCoordinates():
+                inputClosed, waiting = self._unscheduledCoordinates(scheduled)
+            else:
+                inputClosed, waiting = micsClosed, {micId: [] for micId in available - scheduled}
+            ready = sorted(i for i in waiting if micsClosed or i in available)
+            final = inputClosed and len(ready) == len(waiting)
+            while len(ready) >= size or (final and ready):
+                batch, ready = ready[:size], ready[size:]
+                coordIds = sorted(c for micId in batch for c in waiting[micId])
+                step = self._insertFunctionStep(self.cleanBatchStep, batch, coordIds, needsGPU=self.useGpu.get(),
+                                                prerequisites=sorted({lastBatch[m] for m in batch if m in lastBatch}))
+                batchSteps.append(step)
+                lastBatch.update(dict.fromkeys(batch, step))
+                scheduled.update(coordIds if self._withCoordinates() else batch)
+            if final:
+                self._insertFunctionStep(self.closeOutputsStep, prerequisites=batchSteps, needsGPU=False)
+                return
+            time.sleep(max(self.streamingSleepOnWait.get() or 0, MIN_SLEEP))
+
+    def cleanBatchStep(self, micIds, coordIds):
+        micrographs = self._loadMicrographs(micIds)
+        coordinates = self._loadCoordinates(micIds, coordIds) if self._withCoordinates() else None
+        batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (micIds[0], hashlib.sha1(
+            (",".join(map(str, micIds)) + ";" + ",".join(map(str, coordIds))).encode()).hexdigest()[:8]))
+        os.makedirs(batchDir, exist_ok=True)
+        self._adoptMasks(micrographs.keys())
+        manifest = self._manifest(micrographs, coordinates)
+        entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
+        entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
+                    for micId in micIds if micId not in micrographs]
+        for entry in entries:
+            entry["rejection"] = self._rejection(entry)
+        with self._lock:
+            self._rememberModel(entries)
+            self._register(entries, micrographs, coordinates)
+
+    def closeOutputsStep(self):
+        """Closes the outputs once every input item is in exactly one of them."""
+        self._engineWorker().stop()
+        with self._lock:
+            self._checkComplete()
+            for name in self._outputNames():
+                self._updateOutputSet(name, self._openOutput(name), Set.STREAM_CLOSED)
+
+    def _checkComplete(self):
+        """Input coordinates = accepted + rejected (micrographs, without coordinates), or a loud failure."""
+        SetClass, inputFile, names, what = ((SetOfCoordinates, self.inputCoordinates.get().getFileName(),
+                                             COORDINATE_OUTPUTS, "coordinates") if self._withCoordinates() else
+                                            (SetOfMicrographs, self._micrographSource().getFileName(),
+                                             MICROGRAPH_OUTPUTS, "micrographs"))
+        inputs = self._reopen(SetClass, inputFile)
+        expected = set(inputs.getIdSet())
+        inputs.close()
+        found = Counter(i for name in names for i in self._registeredIds(name))
+        problems = []
+        for where, ids in (("in no output", expected - set(found)), ("not in the input", set(found) - expected),
+                           ("in both outputs", {i for i, count in found.items() if count > 1})):
+            if ids:
+                problems.append("%d %s %s (ids %s)" % (len(ids), what, where, ", ".join(map(str, sorted(ids)))))
+        if problems:
+            raise RuntimeError("The outputs do not hold every input item exactly once: %s. "
+                               "They are left open; continue the run to retry." % "; ".join(problems))
+
+    # ------------------------------------------------------------------ engine
+    def _scale(self):
+        """Micrograph pixels per coordinate pixel."""
+        if not self._withCoordinates():
+            return 1.0
+        return self.inputCoordinates.get().getMicrographs().getSamplingRate() / self._micrographSource().getSamplingRate()
+
+    def _modelPath(self):
+        return None if self.modelChoice.get() == MODEL_BUNDLED else os.path.abspath(self.modelFile.get())
+
+    def _minDistances(self):
+        limits = parseClassDistances(self.classDistances.get() or "")
+        if self.minDistance.get():
+            limits[ANY_CLASS] = self.minDistance.get()
+        return limits
+
+    def _manifest(self, micrographs, coordinates):
+        scale = self._scale()
+        pixelSize = self._micrographSource().getSamplingRate()  # the set's: items may not carry one
+        boxSize = self.boxSize.get() or self.inputCoordinates.get().getBoxSize()
+        threshold = self.threshold.get()
+        entries = []
+        for micId, mic in micrographs.items():
+            entry = {"id": micId, "path": mic.getFileName(), "pixel_size": pixelSize, "key": micrographKey(micId)}
+            if coordinates is not None:
+                coords = coordinates[micId]
+                entry["coordinates"] = {"id": [c.getObjId() for c in coords], "x": [c.getX() * scale for c in coords],
+                                        "y": [c.getY() * scale for c in coords]}
+            entries.append(entry)
+        return {"output_dir": self._getExtraPath("micrographs"), "box_size": boxSize * scale,
+                "model": self._modelPath(), "threshold": threshold if threshold >= 0 else None,
+                "min_distance": self._minDistances(), "tta": TTA_CHOICES[self.tta.get()],
+                "gpus": ",".join(map(str, self.getGpuList())) if self.useGpu.get() else "cpu",
+                "threads": None, "batch_size": self.networkBatchSize.get(), "full_size": False,
+                "thumbnails": self.saveThumbnails.get(), "save_masks": self.saveMasks.get(),
+                "extra_downsampling": 1, "micrographs": entries}
+
+    def _adoptMasks(self, micIds):
+        """Copies what the engine needs to reuse the masks of the *Reuse masks of* run (mask, label map,
+        JSON with the model and checksums) for these micrographs; the engine still predicts when they
+        do not match. Copies, not links: the engine rewrites the JSON."""
+        if not self.maskRun.hasValue():
+            return
+        folder = self._getExtraPath("micrographs")
+        os.makedirs(folder, exist_ok=True)
+        for micId in micIds:
+            key = micrographKey(micId)
+            for name in (key + "_mask.mrc", key + "_classes.mrc", key + ".json"):
+                source = self.maskRun.get()._getExtraPath("micrographs", name)
+                if os.path.exists(source) and not os.path.exists(os.path.join(folder, name)):
+                    shutil.copy2(source, folder)
+
+    def _engineWorker(self):
+        with self._lock:
+            if self._worker is None:
+                self._worker = EngineWorker(self.getLogPaths()[1])
+            return self._worker
+
+    def _runEngine(self, manifest, batchDir):
+        """Runs (or, after an interruption, reuses) one engine batch; returns its micrograph entries."""
+        manifestPath = os.path.join(batchDir, "manifest.json")
+        resultPath = os.path.join(batchDir, "result.json")
+        text = json.dumps(manifest, indent=1)
+        previous = open(manifestPath).read() if os.path.exists(manifestPath) else None
+        if previous != text or not os.path.exists(resultPath):
+            if os.path.exists(resultPath):
+                os.remove(resultPath)
+            with open(manifestPath, "w") as stream:
+                stream.write(text)
+            status = self._engineWorker().run(os.path.abspath(manifestPath), os.path.abspath(resultPath))
+            # Exit status 3 means some micrographs failed: the result still holds everyone.
+            if not os.path.exists(resultPath):
+                raise RuntimeError("micrographcleaner batch %s failed (status %d): %s"
+                                   % (manifestPath, status, self._engineError() or "see the log"))
+        with open(resultPath) as stream:
+            return json.load(stream)["micrographs"]
+
+    def _engineError(self):
+        """The engine's last error line in this run's log (it reports on stderr)."""
+        with open(self.getLogPaths()[1], errors="replace") as stream:
+            errors = [line.strip() for line in stream if "micrographcleaner batch: error:" in line]
+        return errors[-1] if errors else None
+
+    def _rejection(self, entry):
+        """Why a micrograph is rejected (failed, mostly bad, crystalline ice), or None."""
+        summary = entry.get("summary") or {}
+        fraction, ice, maxIce = summary.get("flagged_fraction"), summary.get("iciness"), self.maxIciness.get()
+        if not entry["ok"] or fraction is None:
+            return "failed"
+        if fraction > self.maxFlagged.get():
+            return MOSTLY_BAD
+        if maxIce is not None and ice is not None and ice > maxIce:
+            return CRYSTALLINE_ICE
+        return None
+
+    def _missingEntry(self, micId, coords):
+        return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
+                "summary": {}, "coordinates": {"id": [c.getObjId() for c in coords]}}
+
+    def _rememberModel(self, entries):
+        """The model's name and checksum, from the first micrograph it processed."""
+        summaries = [entry["summary"] for entry in entries if entry["ok"]]
+        if summaries and not self.mcModel.get():
+            self.mcModel.set("%s (sha256 %s)" % (summaries[0]["model"], (summaries[0].get("model_sha256") or "")[:12]))
+            self._store(self.mcModel)
+
+    def _modelClasses(self):
+        """Class names from the model's card, known before anything is registered so that every
+        output micrograph gets the same per-class attributes (a set's columns are fixed by its
+        first item). A model without a card (the original's) has one class."""
+        if self.modelChoice.get() == MODEL_BUNDLED:
+            code = ("import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("
+                    "'micrographcleaner').origin).parent / 'models' / 'default.json')")
+            card = Plugin.runPython(code).stdout.strip().splitlines()[-1]
+        else:
+            card = os.path.splitext(self._modelPath())[0] + ".json"
+        if not os.path.exists(card):
+            return ["bad"]
+        with open(card) as stream:
+            return json.load(stream).get("classes") or ["bad"]
+
+    def _classNames(self):
+        """Per-class names (not 'any'): the same attribute columns on every micrograph."""
+        return [name for name in (self.mcClasses.get() or "").split(",")[1:] if name]
+
+    # ------------------------------------------------------------------ inputs
+    def _withCoordinates(self):
+        return self.inputCoordinates.hasValue()
+
+    def _micrographSource(self):
+        if self.inputMicrographs.hasValue():
+            return self.inputMicrographs.get()
+        return self.inputCoordinates.get().getMicrographs()
+
+    @staticmethod
+    def _reopen(SetClass, fileName):
+        """A fresh view of a set that another protocol may still be appending to."""
+        items = SetClass(filename=fileName)
+        items.loadAllProperties()
+        return items
+
+    def _unscheduledCoordinates(self, scheduled):
+        """Whether the input is closed, and {micId: [coordinate ids]} of those not in ``scheduled``."""
+        coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
+        closed = coordinates.isStreamClosed()  # read before the items: nothing is missed
+        rows = coordinates.getUniqueValues(["id", "_micId"])
+        coordinates.close()
+        waiting = {}
+        for coordId, micId in zip(rows["id"], rows["_micId"]):
+            if coordId not in scheduled:
+                waiting.setdefault(micId, []).append(coordId)
+        return closed, waiting
+
+    def _availableMicrographIds(self):
+        micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
+        closed = micrographs.isStreamClosed()
+        ids = set(micrographs.getIdSet())
+        micrographs.close()
+        return closed, ids
+
+    def _loadMicrographs(self, micIds):
+        micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
+        found = {}
+        for micId in micIds:
+            mic = micrographs[micId]
+            if mic is not None:
+                found[micId] = mic.clone()
+        micrographs.close()
+        return found
+
+    def _loadCoordinates(self, micIds, coordIds):
+        """The batch's coordinates, and those already registered on its micrographs: the engine draws
+        them all on the thumbnail it rewrites (registration skips them, counts add only new ones)."""
+        with self._lock:
+            wanted = set(coordIds) | self._registeredCoordinateIds()
+        coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
+        found = {micId: [c.clone() for c in coordinates.iterItems(where="_micId=%d" % micId)
+                         if c.getObjId() in wanted]
+                 for micId in micIds}
+        coordinates.close()
+        return found
+
+    # ------------------------------------------------------------------ outputs
+    def _outputFile(self, name):
+        return self._getPath("%s.sqlite" % name)
+
+    def _openOutput(self, name):
+        """The output set, reopened for appending if an earlier step (or run) stored items in it."""
+        if hasattr(self, name) and getattr(self, name).getSize():
+            output = self._reopen(type(getattr(self, name)), self._outputFile(name))
+            output.enableAppend()
+            return output
+        pwutils.cleanPath(self._outputFile(name))  # an empty set leaves an empty file, not a database
+        if name in MICROGRAPH_OUTPUTS:
+            output = SetOfMicrographs(filename=self._outputFile(name), indexes=["_index"])
+            output.copyInfo(self._micrographSource())
+        else:
+            inputCoordinates = self.inputCoordinates.get()
+            output = SetOfCoordinates(filename=self._outputFile(name), indexes=["_micId"])
+            self._setMicrographs(output, inputCoordinates)
+            output.setBoxSize(inputCoordinates.getBoxSize())
+        output.setStreamState(Set.STREAM_OPEN)
+        return output
+
+    @staticmethod
+    def _setMicrographs(output, coordinates):
+        """The output points to the input coordinates' micrographs as the input does. pwem warns
+        "FOR DEVELOPERS" in the user's log when that pointer is a direct one, which is the
+        input's choice (pwem's own import makes one), not something this run can fix."""
+        dataLogger = logging.getLogger("pwem.objects.data")
+        level = dataLogger.level
+        dataLogger.setLevel(logging.ERROR)
+        try:
+            output.setMicrographs(coordinates._micrographsPointer)
+        finally:
+            dataLogger.setLevel(level)
+
+    def _defineNew(self, name, output):
+        """First update of an output: define it with its relation to the inputs."""
+        isNew = not hasattr(self, name)
+        self._updateOutputSet(name, output, Set.STREAM_OPEN)
+        if isNew:
+            for source in (self.inputCoordinates, self.inputMicrographs):
+                if source.hasValue():
+                    self._defineSourceRelation(source, output)
+
+    def _outputNames(self):
+        return (COORDINATE_OUTPUTS if self._withCoordinates() else ()) + MICROGRAPH_OUTPUTS
+
+    def _registeredIds(self, name):
+        """Ids in an output's file (which may be ahead of this process's view of the output)."""
+        if not (hasattr(self, name) and getattr(self, name).getSize()):
+            return []
+        output = self._reopen(type(getattr(self, name)), self._outputFile(name))
+        ids = list(output.getIdSet())
+        output.close()
+        return ids
+
+    def _registeredMicrographIds(self):
+        return {micId for name in MICROGRAPH_OUTPUTS for micId in self._registeredIds(name)}
+
+    def _registeredCoordinateIds(self):
+        if self._doneCoordinates is None:
+            self._doneCoordinates = {i for name in COORDINATE_OUTPUTS for i in self._registeredIds(name)}
+        return self._doneCoordinates
+
+    def _register(self, entries, micrographs, coordinates):
+        """Appends a batch's scored coordinates, then its micrographs (accepted or rejected), or, for
+        a micrograph that an earlier batch registered, adds to its counts; coordinates already
+        registered are skipped."""
+        doneMicrographs = self._registeredMicrographIds()
+        doneCoordinates = self._registeredCoordinateIds()
+        outputs = {name: self._openOutput(name) for name in self._outputNames()}
+        for entry in entries:
+            micId = entry["id"]
+            counts = {OUTPUT_ACCEPTED: 0, OUTPUT_REJECTED: 0}  # of the batch
+            added = dict(counts)  # of those new to the outputs
+            for coord, accepted in self._scoredCoordinates(entry, coordinates[micId] if coordinates else []):
+                name = OUTPUT_ACCEPTED if accepted else OUTPUT_REJECTED
+                counts[name] += 1
+                if coord.getObjId() not in doneCoordinates:
+                    added[name] += 1
+                    outputs[name].append(coord)
+                    doneCoordinates.add(coord.getObjId())
+            micOutput = outputs[OUTPUT_MICROGRAPHS_REJECTED if entry["rejection"] else OUTPUT_MICROGRAPHS]
+            if micId in doneMicrographs:  # the same mask, so the same decision as before
+                mic = micOutput[micId].clone()
+                mic._mcAccepted.set(mic._mcAccepted.get() + added[OUTPUT_ACCEPTED])
+                mic._mcRejected.set(mic._mcRejected.get() + added[OUTPUT_REJECTED])
+                micOutput.update(mic)
+            elif micId in micrographs:
+                micOutput.append(self._annotatedMicrograph(micrographs[micId], entry, counts))
+        for name, output in outputs.items():
+            self._defineNew(name, output)
+
+    def _scoredCoordinates(self, entry, coords):
+        scores = entry.get("coordinates") or {}
+        index = {coordId: i for i, coordId in enumerate(scores.get("id", []))}
+        failure = entry.get("error") or "no score returned"
+        for coord in coords:
+            i = index.get(coord.getObjId())
+            scored = i is not None and "goodness" in scores
+            distance = scores["distance"][i] if scored else None
+            coord._xmipp_goodRegionScore = Float(scores["goodness"][i] if scored else None)
+            # null distance from a processed micrograph: no bad region at all
+            coord._mcDistanceToBad = Float(math.inf if scored and distance is None and entry["ok"] else distance)
+            if not scored:
+                reason = "micrograph failed: %s" % failure
+            else:  # a failed micrograph's coordinates keep the engine's reason
+                reason = entry["rejection"] if entry["rejection"] and entry["ok"] else scores["reason"][i]
+            coord._mcReason = String(reason)
+            yield coord, bool(scored and scores["accepted"][i] and not entry["rejection"])
+
+    def _annotatedMicrograph(self, mic, entry, counts):
+        summary = entry.get("summary") or {}
+        mic._mcFlaggedFraction = Float(summary.get("flagged_fraction"))
+        mic._mcIciness = Float(summary.get("iciness"))  # None where the pixel size is too coarse
+        for name in self._classNames():
+            setattr(mic, "_mcFlaggedFraction_%s" % name, Float((summary.get("class_fractions") or {}).get(name)))
+        mic._mcMaskFile = String(entry.get("mask") or "")
+        mic._mcThumbnail = String(entry.get("thumbnail") or "")
+        mic._mcAccepted = Integer(counts[OUTPUT_ACCEPTED])
+        mic._mcRejected = Integer(counts[OUTPUT_REJECTED])
+        mic._mcError = String(entry.get("error") or "")
+        return mic
+
+    # ------------------------------------------------------------------ info
+    def _validate(self):
+        """Parameter checks; the environment is checked by Plugin.validateInstallation, which
+        Scipion runs before this for every protocol of the plugin."""
+        errors = []
+        if self.numberOfThreads.get() < MIN_THREADS:
+            errors.append("At least %d threads are needed: one for Scipion, one that watches the inputs "
+                          "and one (or more) for the batches." % MIN_THREADS)
+        if self.modelChoice.get() != MODEL_BUNDLED:
+            path = self.modelFile.get()
+            if not path or not os.path.isfile(path):
+                errors.append("Model file not found: %r. Choose an existing defaultModel.h5 or .keras file."
+                              % path)
+        threshold = self.threshold.get()
+        if threshold is None or not (threshold < 0 or 0 <= threshold <= 1):
+            errors.append("The goodness threshold must be within 0..1 (or -1 to keep all), got %s" % threshold)
+        try:
+            parseClassDistances(self.classDistances.get() or "")
+        except ValueError as error:
+            errors.append("Min. distance per class: %s" % error)
+        if self.maxIciness.get() is not None and self.maxIciness.get() <= 0:
+            errors.append("Max. iciness must be positive (or empty: no ice rule), got %s" % self.maxIciness.get())
+        if not self._withCoordinates() and not self.inputMicrographs.hasValue():
+            errors.append("Give coordinates, micrographs, or both.")
+        elif not self._withCoordinates() and not self.boxSize.get():
+            errors.append("Without coordinates, give the particle box size (px of the micrographs).")
+        return errors
+
+    def _counts(self):
+        return {name: getattr(self, name).getSize() if hasattr(self, name) else 0
+                for name in COORDINATE_OUTPUTS + MICROGRAPH_OUTPUTS}
+
+    def _screenedMicrographs(self):
+        """Clones of the accepted and rejected micrographs."""
+        return [mic.clone() for name in MICROGRAPH_OUTPUTS if hasattr(self, name) for mic in getattr(self, name)]
+
+    def _summary(self):
+        counts = self._counts()
+        screened = counts[OUTPUT_MICROGRAPHS] + counts[OUTPUT_MICROGRAPHS_REJECTED]
+        if not screened:
+            return ["No micrograph processed yet."]
+        micrographs = self._screenedMicrographs()
+        total = counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED]
+        threshold = self.threshold.get()
+        distances = ", ".join("%s %g Å" % (name, value) for name, value in self._minDistances().items())
+        lines = ["Model: %s; threshold %s; minimum distance: %s; max. flagged fraction %g." % (
+                     self.mcModel.get() or "?", "none (score only)" if threshold < 0 else "%g" % threshold,
+                     distances or "none", self.maxFlagged.get()),
+                 "%d micrographs: %d accepted, %d rejected (mostly bad or failed)."
+                 % (screened, counts[OUTPUT_MICROGRAPHS], counts[OUTPUT_MICROGRAPHS_REJECTED])]
+        if self._withCoordinates():
+            lines.append("%d coordinates: %d accepted (%.1f%%), %d rejected."
+                         % (total, counts[OUTPUT_ACCEPTED], 100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1),
+                            counts[OUTPUT_REJECTED]))
+        fractions = [mic._mcFlaggedFraction.get() for mic in micrographs if mic._mcFlaggedFraction.get() is not None]
+        if fractions:
+            lines.append("Flagged bad: %.1f%% of the micrograph area on average, up to %.1f%%."
+                         % (100 * sum(fractions) / len(fractions), 100 * max(fractions)))
+        ice = [mic._mcIciness.get() for mic in micrographs if mic._mcIciness.get() is not None]
+        if ice:
+            lines.append("Iciness (vitreous ice < 1): %.2f on average, up to %.2f (%d micrographs measured)."
+                         % (sum(ice) / len(ice), max(ice), len(ice)))
+        failed = [mic._mcError.get() for mic in micrographs if mic._mcError.get()]
+        if failed:
+            lines.append("%d micrographs failed (their coordinates are rejected): %s"
+                         % (len(failed), "; ".join(failed)))
+        return lines
+
+    def _methods(self):
+        counts = self._counts()
+        screened = counts[OUTPUT_MICROGRAPHS] + counts[OUTPUT_MICROGRAPHS_REJECTED]
+        if not screened:
+            return []
+        text = ("Bad regions (carbon, contamination, ice) of %d micrographs were located with "
+                "MicrographCleaner [SanchezGarcia2020] (model %s); %d micrographs with more than %g%% of "
+                "their area flagged were discarded" % (screened, self.mcModel.get(),
+                                                       counts[OUTPUT_MICROGRAPHS_REJECTED], 100 * self.maxFlagged.get()))
+        if self._withCoordinates():
+            text += ", and %d of %d particle coordinates lying on clean areas were kept" % (
+                counts[OUTPUT_ACCEPTED], counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED])
+        return [text + "."]
+
+    def _citations(self):
+        return ["SanchezGarcia2020"]
