@@ -53,11 +53,11 @@ def test_bundled_model_on_the_shared_real_micrographs(predictor):
 
     if not benchmark_real.REAL.is_dir():
         pytest.skip(f"{benchmark_real.REAL} is absent (real micrographs are not in the repository)")
-    figures, _ = benchmark_real.ucsf(predictor, benchmark_real.REAL)
-    assert figures["iou_with_original"] >= MIN_UCSF_IOU
-    for name in benchmark_real.EDGES:
-        figures, _ = benchmark_real.empiar(predictor, benchmark_real.REAL, name)
-        assert figures["carbon_flagged"] >= MIN_CARBON_FLAGGED and figures["hole_flagged"] <= MAX_HOLE_FLAGGED
-    figures, _ = benchmark_real.empiar(predictor, benchmark_real.REAL, benchmark_real.CLEAN)
-    assert figures["flagged"] <= MAX_CLEAN_FLAGGED
-    assert np.isfinite(figures["particle_area_flagged"])
+    holes = benchmark_real.hole_finder(predictor, benchmark_real.REAL)
+    assert holes["box32_carbon_miou"] >= MIN_HOLE_FINDER_MIOU
+    empiar, _ = benchmark_real.empiar(predictor, benchmark_real.REAL)
+    assert empiar["15_30_21_box36_carbon_iou"] >= MIN_EMPIAR_CARBON_IOU
+    assert empiar["14_57_34_box36_flagged"] <= MAX_CLEAN_FLAGGED
+    ucsf, _ = benchmark_real.ucsf(predictor, benchmark_real.REAL)
+    assert ucsf["iou_with_original"] >= MIN_UCSF_IOU
+    assert ucsf["far_autopicks_rejected"] <= MAX_FAR_AUTOPICKS_REJECTED
