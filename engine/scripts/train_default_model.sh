@@ -22,7 +22,7 @@ micrographcleaner train "$OUT/stage3" --resume --initial-model "$OUT/stage2/mode
     --epochs 16 --steps-per-epoch 200 --batch-size 8 --tile 256 --learning-rate 4e-4 "$@"
 micrographcleaner train "$OUT/stage4" --resume --initial-model "$OUT/stage3/model.keras" \
     --labelled "$DATA/em_hole_finder_train.json" --simulated-fraction 0.5 \
-    --epochs 24 --steps-per-epoch 200 --batch-size 8 --tile 256 --learning-rate 3e-4 "$@"
+    --epochs 20 --steps-per-epoch 200 --batch-size 8 --tile 256 --learning-rate 2e-4 "$@"
 python "$HERE/calibrate_model.py" --model "$OUT/stage4/model.keras" --labelled "$DATA/em_hole_finder_validation.json"
 [ -d "$OUT/testset" ] || micrographcleaner simulate "$OUT/testset" --count 200 --first-seed 0 --shape 320 448
 micrographcleaner evaluate "$OUT/testset" --model "$OUT/stage4/model.keras" \
