@@ -7,7 +7,6 @@ bundled model's measured figures (README) with a margin, so a worse model fails 
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from micrographcleaner.evaluation import evaluate_folder
