@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import write_json
-from .iciness import IcinessCleaner
+from .iciness import measure_iciness
 from .pipeline import Cleaner, CleaningOptions, Job, OptionError, Result, build_cleaner, check_number, run_on_devices
 from .scoring import ScoringRule
 
@@ -142,7 +142,7 @@ def _cached_cleaner(predictors: dict, gpus: list[str] | None, manifest: dict, op
 
             configure(gpus[0] if gpus else None, manifest.get("threads"))
         predictors[key] = build_cleaner(key[0], options, key[1], key[2]).predictor
-    return IcinessCleaner(predictors[key], options)
+    return Cleaner(predictors[key], options, measures={"iciness": measure_iciness})
 
 
 def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False, predictors: dict | None = None) -> int:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pipeline import Cleaner
-
 ICE_BAND = (3.5, 3.9)  # Å
 REFERENCE_BAND = (30.0, 80.0)  # Å
 TILE = 512  # px: 1/512 cycles per pixel per radial bin
@@ -57,20 +55,6 @@ def iciness(profile: np.ndarray, pixel_size: float | None) -> float | None:
     return ratio if np.isfinite(ratio) else None
 
 
-class IcinessCleaner(Cleaner):
-    """A cleaner whose micrograph summaries also give the iciness, measured where the cleaner
-    checks the full-resolution micrograph it has just read."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._profiles: dict[str, np.ndarray] = {}
-
-    def _check_scale(self, micrograph) -> None:
-        super()._check_scale(micrograph)
-        self._profiles[str(micrograph.path)] = radial_power(micrograph.data)
-
-    def _summary(self, job, geometry, badness, pixel_size, *rest) -> dict:
-        summary = super()._summary(job, geometry, badness, pixel_size, *rest)
-        profile = self._profiles.pop(str(job.micrograph), None)
-        summary["iciness"] = None if profile is None else iciness(profile, pixel_size)
-        return summary
+def measure_iciness(image: np.ndarray, pixel_size: float | None) -> float | None:
+    """The iciness of a full-resolution micrograph (a cleaner's measure: see ``pipeline.Cleaner``)."""
+    return iciness(radial_power(image), pixel_size) if pixel_size and 2 * pixel_size < ICE_BAND[0] else None

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -124,11 +124,18 @@ class _Prepared:
     checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
     reused: np.ndarray | None  # badness read back from a previous run
     timings: dict
+    measured: dict  # the cleaner's measures of the full-resolution micrograph
 
 
 class Cleaner:
-    def __init__(self, predictor: Predictor, options: CleaningOptions):
+    """Processes micrographs one after the other. ``measures`` are per-micrograph figures taken on
+    the full-resolution pixels while they are in memory (e.g. the iciness), name -> function of the
+    pixels and the pixel size; each micrograph's summary reports them under their names."""
+
+    def __init__(self, predictor: Predictor, options: CleaningOptions,
+                 measures: dict[str, Callable[[np.ndarray, float | None], float | None]] | None = None):
         self.predictor = predictor
+        self.measures = dict(measures or {})
         self.card = predictor.card
         self.options = options
         self.factor = predictor.downsampling_factor(options.box_size, options.extra_downsampling)
@@ -174,8 +181,10 @@ class Cleaner:
         checksum = hashlib.sha256(np.ascontiguousarray(micrograph.data)).hexdigest()
         timings = {"read": read_done - started, "preprocess": preprocessed - read_done,
                    "checksum": time.perf_counter() - preprocessed}
-        return _Prepared(job, working, geometry, job.pixel_size or micrograph.pixel_size, checksum,
-                         self._previous_badness(job, geometry, checksum), timings)
+        pixel_size = job.pixel_size or micrograph.pixel_size
+        measured = {name: measure(micrograph.data, pixel_size) for name, measure in self.measures.items()}
+        return _Prepared(job, working, geometry, pixel_size, checksum,
+                         self._previous_badness(job, geometry, checksum), timings, measured)
 
     def _check_scale(self, micrograph: Micrograph) -> None:
         working = [int(side / self.factor) for side in micrograph.data.shape]
@@ -245,6 +254,7 @@ class Cleaner:
 
         summary = self._summary(job, geometry, badness, prepared.pixel_size, scores, timings, reused)
         summary["micrograph_sha256"] = prepared.checksum
+        summary.update(prepared.measured)
         if self.options.thumbnails:
             centres = None if job.xy is None else geometry.to_working(job.xy)
             picture = render(prepared.working, badness, self.card.classes, centres,
