@@ -32,7 +32,7 @@ from scipy import ndimage
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.evaluation import iou
 from micrographcleaner.images import read_mask, read_micrograph
-from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, read_image, read_labels
+from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, at_working_scale, read_image, read_labels
 from micrographcleaner.model_files import load_model, record_metrics
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import area_resize
@@ -52,16 +52,10 @@ UCSF_BOX = 46
 HAZE_THRESHOLD = 0.8
 
 
-def flagged_at(predictor: Predictor, image: np.ndarray, box: float) -> tuple[np.ndarray, np.ndarray, object]:
-    """Working image, flagged pixels and geometry of ``image`` predicted at particle box ``box``."""
+def predict_at(predictor: Predictor, image: np.ndarray, box: float) -> tuple[np.ndarray, np.ndarray, object]:
+    """Working image, badness and geometry of ``image`` predicted at particle box ``box``."""
     working, geometry = predictor.working_image(image, box)
-    badness = predictor.predict(working)
-    return working, badness, geometry
-
-
-def to_working(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A full-size boolean mask at the working scale (a working pixel is in when half of it is)."""
-    return area_resize(mask.astype(np.float32), shape) >= 0.5
+    return working, predictor.predict(working), geometry
 
 
 def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDER_TEST) -> dict:
@@ -74,10 +68,10 @@ def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDE
     for box in HOLE_FINDER_BOXES:
         per_frame, inter, union = [], 0, 0
         for _, image, codes in items:
-            _, badness, _ = flagged_at(predictor, image, box)
+            _, badness, _ = predict_at(predictor, image, box)
             flagged = badness[..., 0] >= BAD_LEVEL
-            known = ~to_working(codes == IGNORE, flagged.shape)
-            truth = to_working(codes == CLASS_CODES["carbon"], flagged.shape)
+            known = ~at_working_scale(codes == IGNORE, flagged.shape)
+            truth = at_working_scale(codes == CLASS_CODES["carbon"], flagged.shape)
             per_frame.append(iou(truth[known], flagged[known]) or 0.0)
             inter += int((truth & flagged & known).sum())
             union += int(((truth | flagged) & known).sum())
@@ -103,19 +97,19 @@ def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
         labels = folder / "region_labels" / f"{name}.png"
         codes = read_labels(labels, legend) if labels.is_file() else None
         for box in EMPIAR_BOXES:
-            working, badness, _ = flagged_at(predictor, image, box)
+            working, badness, _ = predict_at(predictor, image, box)
             flagged = badness[..., 0] >= BAD_LEVEL
-            discs = to_working(particles, flagged.shape)
+            discs = at_working_scale(particles, flagged.shape)
             if codes is not None:  # discs on labelled good ice only: 4.5% of 15_30_21's disc area is on carbon
-                discs &= to_working(codes == CLASS_CODES["good"], flagged.shape)
+                discs &= at_working_scale(codes == CLASS_CODES["good"], flagged.shape)
             figures[f"{name[-10:-2]}_box{box}_particle_area_flagged"] = float(flagged[discs].mean())
             if codes is not None:
-                known = ~to_working(codes == IGNORE, flagged.shape)
+                known = ~at_working_scale(codes == IGNORE, flagged.shape)
                 if name == EMPIAR_CLEAN:
                     figures[f"{name[-10:-2]}_box{box}_flagged"] = float(flagged[known].mean())
                 else:
                     bad = (codes != CLASS_CODES["good"]) & (codes != IGNORE)
-                    truth = to_working(bad, flagged.shape)
+                    truth = at_working_scale(bad, flagged.shape)
                     figures[f"{name[-10:-2]}_box{box}_carbon_iou"] = iou(truth[known], flagged[known]) or 0.0
             if box == EMPIAR_BOXES[1]:
                 pictures.append(np.asarray(render(working, badness, predictor.card.classes)))
@@ -125,9 +119,9 @@ def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
 def ucsf(predictor: Predictor, real: Path) -> tuple[dict, np.ndarray]:
     folder = real / "micrographcleaner_test"
     micrograph = read_micrograph(folder / "Ucsf_stack_1142_DW.mrc").data
-    working, badness, geometry = flagged_at(predictor, micrograph, UCSF_BOX)
+    working, badness, geometry = predict_at(predictor, micrograph, UCSF_BOX)
     original = read_mask(folder / "Ucsf_stack_1142_DW_upstream_mask_box46.mrc") >= BAD_LEVEL
-    theirs = to_working(original, working.shape)
+    theirs = at_working_scale(original, working.shape)
     ours = badness[..., 0] >= BAD_LEVEL
     # autopicks far (more than a box) from everything the original flags: none should be rejected
     xy = read_coordinates(folder / "Ucsf_stack_1142_DW_autopick.star").xy

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource
-from micrographcleaner.preprocessing import area_resize
+from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, codes_at
+from micrographcleaner.preprocessing import area_resize, downsampling_factor, geometry_for
 from micrographcleaner.simulation import CODES, draw_scene, render
 
 PATCH = 24
@@ -64,12 +64,11 @@ def main() -> None:
     args = parser.parse_args()
     real = []
     for name in ("em_hole_finder_train", "em_hole_finder_validation", "em_hole_finder_test"):
-        for _, image, codes in LabelSource.from_json(SOURCES / f"{name}.json").items():
-            shape = (image.shape[0] // 2, image.shape[1] // 2)  # box 32: a particle box becomes 16 px
-            rows = (np.arange(shape[0]) * 2 + 1)[:, None]
-            cols = (np.arange(shape[1]) * 2 + 1)[None, :]
-            small = codes[rows, cols]
-            real.append((area_resize(image, shape), small == CLASS_CODES["carbon"], small != IGNORE))
+        source = LabelSource.from_json(SOURCES / f"{name}.json")
+        for _, image, codes in source.items():
+            geometry = geometry_for(image.shape, downsampling_factor(source.box_size))
+            small = codes_at(codes, geometry.working_shape)
+            real.append((area_resize(image, geometry.working_shape), small == CLASS_CODES["carbon"], small != IGNORE))
     report("em_hole_finder (hand-drawn carbon masks)", real)
     simulated = []
     for seed in range(args.scenes):

@@ -17,7 +17,7 @@ import numpy as np
 
 from micrographcleaner.calibration import fit
 from micrographcleaner.evaluation import iou
-from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource
+from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, at_working_scale
 from micrographcleaner.model_files import load_model, update_card
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import area_resize
@@ -32,9 +32,8 @@ def labelled_pixels(predictor: Predictor, source: LabelSource, scales: list[floa
         for scale in scales:
             working, _ = predictor.working_image(image, source.box_size * scale)
             predicted = predictor.predict(working)[..., 0]
-            known = area_resize((codes != IGNORE).astype(np.float32), predicted.shape) >= 1.0
-            bad = area_resize(((codes != CLASS_CODES["good"]) & (codes != IGNORE)).astype(np.float32),
-                              predicted.shape) >= 0.5
+            known = area_resize((codes != IGNORE).astype(np.float32), predicted.shape) >= 1.0  # wholly labelled
+            bad = at_working_scale((codes != CLASS_CODES["good"]) & (codes != IGNORE), predicted.shape)
             badness.append(predicted[known])
             truth.append(bad[known])
     return np.concatenate(badness), np.concatenate(truth)

@@ -32,9 +32,12 @@ class Calibration:
     def apply(self, badness: np.ndarray) -> np.ndarray:
         if self.is_identity:
             return badness
-        p = np.clip(badness, 1e-6, 1 - 1e-6)
-        logit = np.log(p) - np.log1p(-p)
-        return (1.0 / (1.0 + np.exp(-(self.scale * logit + self.shift)))).astype(np.float32)
+        return (1.0 / (1.0 + np.exp(-(self.scale * _logit(badness) + self.shift)))).astype(np.float32)
+
+
+def _logit(badness: np.ndarray) -> np.ndarray:
+    p = np.clip(badness, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
 
 
 def fit(badness: np.ndarray, truth: np.ndarray) -> Calibration:
@@ -42,8 +45,7 @@ def fit(badness: np.ndarray, truth: np.ndarray) -> Calibration:
     ``truth`` (flat arrays of the labelled pixels): calibrated, 0.7 then means bad 70% of the time."""
     from scipy.optimize import minimize
 
-    p = np.clip(np.asarray(badness, dtype=np.float64), 1e-6, 1 - 1e-6)
-    logit = np.log(p) - np.log1p(-p)
+    logit = _logit(np.asarray(badness, dtype=np.float64))
     truth = np.asarray(truth, dtype=bool)
     if truth.all() or not truth.any():
         raise ValueError("calibration needs both good and bad labelled pixels")

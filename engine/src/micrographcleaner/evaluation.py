@@ -19,7 +19,7 @@ import numpy as np
 
 from .coordinates import read_coordinates
 from .images import MICROGRAPH_SUFFIXES, read_bad_mask, read_mask, read_micrograph
-from .preprocessing import area_resize
+from .labels import at_working_scale
 from .scoring import BAD_LEVEL, ScoringRule, distance_to_bad, score_coordinates
 from .simulation import label_channels
 
@@ -49,7 +49,7 @@ def iou(truth: np.ndarray, predicted: np.ndarray) -> float | None:
 def truth_channels(labels: np.ndarray, working_shape: tuple[int, int], n_classes: int) -> np.ndarray:
     """Class codes (any size) to working-scale booleans: any bad, then one channel per class."""
     channels = label_channels(labels, n_classes)
-    return np.stack([area_resize(channels[..., index], working_shape) >= 0.5
+    return np.stack([at_working_scale(channels[..., index], working_shape)
                      for index in range(channels.shape[-1])], -1)
 
 

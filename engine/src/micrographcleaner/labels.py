@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import read_bad_mask, read_micrograph
+from .preprocessing import area_resize
 from .simulation import CLASSES, CODES, GOOD
 
 BAD = len(CLASSES) + 1  # bad, class unknown
@@ -222,7 +223,19 @@ def code_targets(codes: np.ndarray, weight: float = 1.0, n_classes: int = len(CL
     last channel is 0 where the labels are to be ignored and ``weight`` elsewhere.
     """
     known_class = codes <= n_classes
-    channels = [np.where(codes == IGNORE, 0, (codes > GOOD) & (codes != IGNORE))]
+    channels = [(codes > GOOD) & (codes != IGNORE)]
     channels += [np.where(known_class, codes == code, -1) for code in range(1, n_classes + 1)]
     channels.append(np.where(codes == IGNORE, 0.0, weight))
     return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def codes_at(codes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Class codes at another size, each output pixel taking the code under its centre."""
+    rows = ((np.arange(shape[0]) + 0.5) * codes.shape[0] / shape[0]).astype(int)
+    cols = ((np.arange(shape[1]) + 0.5) * codes.shape[1] / shape[1]).astype(int)
+    return codes[np.ix_(rows, cols)]
+
+
+def at_working_scale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A full-size boolean mask at the working scale: a working pixel is in when half of it is."""
+    return area_resize(mask.astype(np.float32), shape) >= 0.5

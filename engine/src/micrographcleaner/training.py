@@ -24,7 +24,7 @@ from .preprocessing import (
     downsampling_factor,
     normalise_and_squash,
 )
-from .labels import IGNORE, LabelError, LabelSource, code_targets
+from .labels import IGNORE, LabelError, LabelSource, code_targets, codes_at
 from .simulation import CLASSES, draw_scene, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
@@ -127,7 +127,7 @@ class LabelledMicrographs:
             items = []
             for _, image, codes in source.items():
                 shape = tuple(max(1, int(side / finest)) for side in image.shape)
-                items.append(_Labelled(area_resize(image, shape), _nearest(codes, shape), finest,
+                items.append(_Labelled(area_resize(image, shape), codes_at(codes, shape), finest,
                                        source.box_size, source.weight))
             self.sources.append(items)
             print(f"labelled source {source.name}: {len(items)} micrographs, {source.fraction:g} share, "
@@ -139,20 +139,13 @@ class LabelledMicrographs:
         low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
         factor = max(item.factor, downsampling_factor(item.box_size * float(np.exp(rng.uniform(low, high)))))
         shape = tuple(max(1, int(side * item.factor / factor)) for side in item.image.shape)
-        raw, codes = area_resize(item.image, shape), _nearest(item.codes, shape)
+        raw, codes = area_resize(item.image, shape), codes_at(item.codes, shape)
         pad = [(0, max(0, tile - side)) for side in raw.shape]
         raw = np.pad(raw, pad, mode="reflect")
         codes = np.pad(codes, pad, constant_values=IGNORE)  # no loss on the mirrored margin
         y0, x0 = (int(rng.integers(side - tile + 1)) for side in raw.shape)
         window = (slice(y0, y0 + tile), slice(x0, x0 + tile))
         return raw[window], code_targets(codes[window], item.weight)
-
-
-def _nearest(codes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Class codes at another size, each output pixel taking the code under its centre."""
-    rows = ((np.arange(shape[0]) + 0.5) * codes.shape[0] / shape[0]).astype(int)
-    cols = ((np.arange(shape[1]) + 0.5) * codes.shape[1] / shape[1]).astype(int)
-    return codes[np.ix_(rows, cols)]
 
 
 def labelled_sources(paths: list[Path], box_size: float | None) -> list[LabelSource]:
