@@ -1,43 +1,39 @@
 """deepMicrographScreen: flag bad regions of micrographs and sort particle coordinates by them.
 
+This module is the protocol's form, checks and reports, and its steps, which schedule the
+streaming work: the inputs are read by :mod:`.screen_inputs`, batches go to one engine worker per
+run (:mod:`.engine_worker`) and the outputs are registered by :mod:`.screen_outputs`.
+
 Micrographs whose flagged area exceeds a maximum are rejected (``outputMicrographsRejected``), with
 their coordinates; without coordinates the protocol screens micrographs only. Coordinates are
-scheduled one by one as they arrive, grouped in batches by micrograph: picks that
-arrive for a micrograph already done go to a later batch, which reuses its mask. Batches go to one
-engine worker per run (:mod:`.engine_worker`). Every input coordinate ends in ``outputCoordinates``
-(accepted) or ``outputCoordinatesRejected``, with its score, distance to the nearest bad region and
-reason; the outputs are closed only once that is checked. Registration skips what the outputs
-already hold, and the engine reuses masks already written, so a continued run neither redoes nor
-duplicates work.
+scheduled one by one as they arrive, grouped in batches by micrograph: picks that arrive for a
+micrograph already done go to a later batch, which reuses its mask. Every input coordinate ends in
+``outputCoordinates`` (accepted) or ``outputCoordinatesRejected``, with its score, distance to the
+nearest bad region and reason; the outputs are closed only once that is checked. Registration
+skips what the outputs already hold, and the engine reuses masks already written, so a continued
+run neither redoes nor duplicates work.
 """
 import hashlib
 import json
-import logging
-import math
 import os
 import shutil
 import time
-from collections import Counter
 
 from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import EMProtocol
 from pyworkflow import BETA
-from pyworkflow.object import Float, Integer, Set, String
+from pyworkflow.object import String
 from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
 from pyworkflow.protocol import params
-import pyworkflow.utils as pwutils
 from pyworkflow.utils import Message
 
 from .. import Plugin
 from .engine_worker import EngineWorker
+from .screen_inputs import availableMicrographIds, loadCoordinates, loadMicrographs, unscheduledCoordinates
+from .screen_outputs import (COORDINATE_OUTPUTS, MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
+                             OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED, ScreenOutputs)
 from ..constants import ANY_CLASS, MODEL_BUNDLED, TTA_CHOICES
 
-OUTPUT_ACCEPTED = "outputCoordinates"
-OUTPUT_REJECTED = "outputCoordinatesRejected"
-OUTPUT_MICROGRAPHS = "outputMicrographs"
-OUTPUT_MICROGRAPHS_REJECTED = "outputMicrographsRejected"
-MICROGRAPH_OUTPUTS = (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED)
-COORDINATE_OUTPUTS = (OUTPUT_ACCEPTED, OUTPUT_REJECTED)
 MOSTLY_BAD = "micrograph mostly bad"
 CRYSTALLINE_ICE = "crystalline ice"
 MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
@@ -81,7 +77,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         EMProtocol.__init__(self, **kwargs)
         self.mcModel = String()  # name and checksum of the model that produced the outputs
         self.mcClasses = String()  # the model's class names, comma separated ("bad" = any class first)
-        self._doneCoordinates = None  # ids already in the coordinate outputs, loaded once per process
+        self._screenOutputs = ScreenOutputs(self)  # the output sets and what they already hold
         self._worker = None  # the engine worker of this process, started by the first batch
 
     # ------------------------------------------------------------------ form
@@ -182,14 +178,15 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             self.mcClasses.set(",".join(self._modelClasses()))
             self._store(self.mcClasses)
         # what is scheduled: coordinate ids, or micrograph ids when screening micrographs only
-        scheduled = set(self._registeredCoordinateIds() if self._withCoordinates() else self._registeredMicrographIds())
+        scheduled = set(self._screenOutputs.registeredCoordinateIds() if self._withCoordinates()
+                        else self._screenOutputs.registeredMicrographIds())
         batchSteps = []
         lastBatch = {}  # micId: step of its latest batch, which a later batch of that micrograph waits for
         size = self.streamingBatchSize.get()
         while True:
-            micsClosed, available = self._availableMicrographIds()
+            micsClosed, available = availableMicrographIds(self._micrographSource().getFileName())
             if self._withCoordinates():
-                inputClosed, waiting = self._unscheduledCoordinates(scheduled)
+                inputClosed, waiting = unscheduledCoordinates(self.inputCoordinates.get().getFileName(), scheduled)
             else:
                 inputClosed, waiting = micsClosed, {micId: [] for micId in available - scheduled}
             ready = sorted(i for i in waiting if micsClosed or i in available)
@@ -208,8 +205,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             time.sleep(max(self.streamingSleepOnWait.get() or 0, MIN_SLEEP))
 
     def cleanBatchStep(self, micIds, coordIds):
-        micrographs = self._loadMicrographs(micIds)
-        coordinates = self._loadCoordinates(micIds, coordIds) if self._withCoordinates() else None
+        micrographs = loadMicrographs(self._micrographSource().getFileName(), micIds)
+        coordinates = self._batchCoordinates(micIds, coordIds) if self._withCoordinates() else None
         batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (micIds[0], hashlib.sha1(
             (",".join(map(str, micIds)) + ";" + ",".join(map(str, coordIds))).encode()).hexdigest()[:8]))
         os.makedirs(batchDir, exist_ok=True)
@@ -222,34 +219,13 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             entry["rejection"] = self._rejection(entry)
         with self._lock:
             self._rememberModel(entries)
-            self._register(entries, micrographs, coordinates)
+            self._screenOutputs.register(entries, micrographs, coordinates)
 
     def closeOutputsStep(self):
         """Closes the outputs once every input item is in exactly one of them."""
         self._engineWorker().stop()
         with self._lock:
-            self._checkComplete()
-            for name in self._outputNames():
-                self._updateOutputSet(name, self._openOutput(name), Set.STREAM_CLOSED)
-
-    def _checkComplete(self):
-        """Input coordinates = accepted + rejected (micrographs, without coordinates), or a loud failure."""
-        SetClass, inputFile, names, what = ((SetOfCoordinates, self.inputCoordinates.get().getFileName(),
-                                             COORDINATE_OUTPUTS, "coordinates") if self._withCoordinates() else
-                                            (SetOfMicrographs, self._micrographSource().getFileName(),
-                                             MICROGRAPH_OUTPUTS, "micrographs"))
-        inputs = self._reopen(SetClass, inputFile)
-        expected = set(inputs.getIdSet())
-        inputs.close()
-        found = Counter(i for name in names for i in self._registeredIds(name))
-        problems = []
-        for where, ids in (("in no output", expected - set(found)), ("not in the input", set(found) - expected),
-                           ("in both outputs", {i for i, count in found.items() if count > 1})):
-            if ids:
-                problems.append("%d %s %s (ids %s)" % (len(ids), what, where, ", ".join(map(str, sorted(ids)))))
-        if problems:
-            raise RuntimeError("The outputs do not hold every input item exactly once: %s. "
-                               "They are left open; continue the run to retry." % "; ".join(problems))
+            self._screenOutputs.close()
 
     # ------------------------------------------------------------------ engine
     def _scale(self):
@@ -385,177 +361,12 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             return self.inputMicrographs.get()
         return self.inputCoordinates.get().getMicrographs()
 
-    @staticmethod
-    def _reopen(SetClass, fileName):
-        """A fresh view of a set that another protocol may still be appending to."""
-        items = SetClass(filename=fileName)
-        items.loadAllProperties()
-        return items
-
-    def _unscheduledCoordinates(self, scheduled):
-        """Whether the input is closed, and {micId: [coordinate ids]} of those not in ``scheduled``."""
-        coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
-        closed = coordinates.isStreamClosed()  # read before the items: nothing is missed
-        rows = coordinates.getUniqueValues(["id", "_micId"])
-        coordinates.close()
-        waiting = {}
-        for coordId, micId in zip(rows["id"], rows["_micId"]):
-            if coordId not in scheduled:
-                waiting.setdefault(micId, []).append(coordId)
-        return closed, waiting
-
-    def _availableMicrographIds(self):
-        micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
-        closed = micrographs.isStreamClosed()
-        ids = set(micrographs.getIdSet())
-        micrographs.close()
-        return closed, ids
-
-    def _loadMicrographs(self, micIds):
-        micrographs = self._reopen(SetOfMicrographs, self._micrographSource().getFileName())
-        found = {}
-        for micId in micIds:
-            mic = micrographs[micId]
-            if mic is not None:
-                found[micId] = mic.clone()
-        micrographs.close()
-        return found
-
-    def _loadCoordinates(self, micIds, coordIds):
+    def _batchCoordinates(self, micIds, coordIds):
         """The batch's coordinates, and those already registered on its micrographs: the engine draws
         them all on the thumbnail it rewrites (registration skips them, counts add only new ones)."""
         with self._lock:
-            wanted = set(coordIds) | self._registeredCoordinateIds()
-        coordinates = self._reopen(SetOfCoordinates, self.inputCoordinates.get().getFileName())
-        found = {micId: [c.clone() for c in coordinates.iterItems(where="_micId=%d" % micId)
-                         if c.getObjId() in wanted]
-                 for micId in micIds}
-        coordinates.close()
-        return found
-
-    # ------------------------------------------------------------------ outputs
-    def _outputFile(self, name):
-        return self._getPath("%s.sqlite" % name)
-
-    def _openOutput(self, name):
-        """The output set, reopened for appending if an earlier step (or run) stored items in it."""
-        if hasattr(self, name) and getattr(self, name).getSize():
-            output = self._reopen(type(getattr(self, name)), self._outputFile(name))
-            output.enableAppend()
-            return output
-        pwutils.cleanPath(self._outputFile(name))  # an empty set leaves an empty file, not a database
-        if name in MICROGRAPH_OUTPUTS:
-            output = SetOfMicrographs(filename=self._outputFile(name), indexes=["_index"])
-            output.copyInfo(self._micrographSource())
-        else:
-            inputCoordinates = self.inputCoordinates.get()
-            output = SetOfCoordinates(filename=self._outputFile(name), indexes=["_micId"])
-            self._setMicrographs(output, inputCoordinates)
-            output.setBoxSize(inputCoordinates.getBoxSize())
-        output.setStreamState(Set.STREAM_OPEN)
-        return output
-
-    @staticmethod
-    def _setMicrographs(output, coordinates):
-        """The output points to the input coordinates' micrographs as the input does. pwem warns
-        "FOR DEVELOPERS" in the user's log when that pointer is a direct one, which is the
-        input's choice (pwem's own import makes one), not something this run can fix."""
-        dataLogger = logging.getLogger("pwem.objects.data")
-        level = dataLogger.level
-        dataLogger.setLevel(logging.ERROR)
-        try:
-            output.setMicrographs(coordinates._micrographsPointer)
-        finally:
-            dataLogger.setLevel(level)
-
-    def _defineNew(self, name, output):
-        """First update of an output: define it with its relation to the inputs."""
-        isNew = not hasattr(self, name)
-        self._updateOutputSet(name, output, Set.STREAM_OPEN)
-        if isNew:
-            for source in (self.inputCoordinates, self.inputMicrographs):
-                if source.hasValue():
-                    self._defineSourceRelation(source, output)
-
-    def _outputNames(self):
-        return (COORDINATE_OUTPUTS if self._withCoordinates() else ()) + MICROGRAPH_OUTPUTS
-
-    def _registeredIds(self, name):
-        """Ids in an output's file (which may be ahead of this process's view of the output)."""
-        if not (hasattr(self, name) and getattr(self, name).getSize()):
-            return []
-        output = self._reopen(type(getattr(self, name)), self._outputFile(name))
-        ids = list(output.getIdSet())
-        output.close()
-        return ids
-
-    def _registeredMicrographIds(self):
-        return {micId for name in MICROGRAPH_OUTPUTS for micId in self._registeredIds(name)}
-
-    def _registeredCoordinateIds(self):
-        if self._doneCoordinates is None:
-            self._doneCoordinates = {i for name in COORDINATE_OUTPUTS for i in self._registeredIds(name)}
-        return self._doneCoordinates
-
-    def _register(self, entries, micrographs, coordinates):
-        """Appends a batch's scored coordinates, then its micrographs (accepted or rejected), or, for
-        a micrograph that an earlier batch registered, adds to its counts; coordinates already
-        registered are skipped."""
-        doneMicrographs = self._registeredMicrographIds()
-        doneCoordinates = self._registeredCoordinateIds()
-        outputs = {name: self._openOutput(name) for name in self._outputNames()}
-        for entry in entries:
-            micId = entry["id"]
-            counts = {OUTPUT_ACCEPTED: 0, OUTPUT_REJECTED: 0}  # of the batch
-            added = dict(counts)  # of those new to the outputs
-            for coord, accepted in self._scoredCoordinates(entry, coordinates[micId] if coordinates else []):
-                name = OUTPUT_ACCEPTED if accepted else OUTPUT_REJECTED
-                counts[name] += 1
-                if coord.getObjId() not in doneCoordinates:
-                    added[name] += 1
-                    outputs[name].append(coord)
-                    doneCoordinates.add(coord.getObjId())
-            micOutput = outputs[OUTPUT_MICROGRAPHS_REJECTED if entry["rejection"] else OUTPUT_MICROGRAPHS]
-            if micId in doneMicrographs:  # the same mask, so the same decision as before
-                mic = micOutput[micId].clone()
-                mic._mcAccepted.set(mic._mcAccepted.get() + added[OUTPUT_ACCEPTED])
-                mic._mcRejected.set(mic._mcRejected.get() + added[OUTPUT_REJECTED])
-                micOutput.update(mic)
-            elif micId in micrographs:
-                micOutput.append(self._annotatedMicrograph(micrographs[micId], entry, counts))
-        for name, output in outputs.items():
-            self._defineNew(name, output)
-
-    def _scoredCoordinates(self, entry, coords):
-        scores = entry.get("coordinates") or {}
-        index = {coordId: i for i, coordId in enumerate(scores.get("id", []))}
-        failure = entry.get("error") or "no score returned"
-        for coord in coords:
-            i = index.get(coord.getObjId())
-            scored = i is not None and "goodness" in scores
-            distance = scores["distance"][i] if scored else None
-            coord._xmipp_goodRegionScore = Float(scores["goodness"][i] if scored else None)
-            # null distance from a processed micrograph: no bad region at all
-            coord._mcDistanceToBad = Float(math.inf if scored and distance is None and entry["ok"] else distance)
-            if not scored:
-                reason = "micrograph failed: %s" % failure
-            else:  # a failed micrograph's coordinates keep the engine's reason
-                reason = entry["rejection"] if entry["rejection"] and entry["ok"] else scores["reason"][i]
-            coord._mcReason = String(reason)
-            yield coord, bool(scored and scores["accepted"][i] and not entry["rejection"])
-
-    def _annotatedMicrograph(self, mic, entry, counts):
-        summary = entry.get("summary") or {}
-        mic._mcFlaggedFraction = Float(summary.get("flagged_fraction"))
-        mic._mcIciness = Float(summary.get("iciness"))  # None where the pixel size is too coarse
-        for name in self._classNames():
-            setattr(mic, "_mcFlaggedFraction_%s" % name, Float((summary.get("class_fractions") or {}).get(name)))
-        mic._mcMaskFile = String(entry.get("mask") or "")
-        mic._mcThumbnail = String(entry.get("thumbnail") or "")
-        mic._mcAccepted = Integer(counts[OUTPUT_ACCEPTED])
-        mic._mcRejected = Integer(counts[OUTPUT_REJECTED])
-        mic._mcError = String(entry.get("error") or "")
-        return mic
+            wanted = set(coordIds) | self._screenOutputs.registeredCoordinateIds()
+        return loadCoordinates(self.inputCoordinates.get().getFileName(), micIds, wanted)
 
     # ------------------------------------------------------------------ info
     def _validate(self):

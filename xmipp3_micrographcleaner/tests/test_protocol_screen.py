@@ -21,9 +21,8 @@ from .. import Plugin, demo
 from ..constants import MODEL_BUNDLED, MODEL_FILE
 from ..protocols import ProtDeepMicrographScreen
 from ..protocols.engine_worker import EngineWorker
-from ..protocols.protocol_deep_micrograph_screen import (CRYSTALLINE_ICE, MOSTLY_BAD, OUTPUT_ACCEPTED,
-                                                          OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED,
-                                                          OUTPUT_REJECTED)
+from ..protocols.protocol_deep_micrograph_screen import CRYSTALLINE_ICE, MOSTLY_BAD
+from ..protocols.screen_outputs import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED
 from . import scenes
 
 FAILED = "micrograph failed"

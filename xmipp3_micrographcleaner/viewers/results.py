@@ -14,8 +14,7 @@ import numpy as np
 from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, String
 
-from ..protocols.protocol_deep_micrograph_screen import (MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS_REJECTED,
-                                                          OUTPUT_REJECTED)
+from ..protocols.screen_outputs import MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED
 
 # Reasons (the engine's words) that a new threshold or distance may overturn; any other rejection
 # (off the micrograph, failed micrograph, a per-class distance rule of the run) stays a rejection.
