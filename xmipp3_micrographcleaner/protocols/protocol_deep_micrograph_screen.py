@@ -57,10 +57,6 @@ def parseClassDistances(text):
     return limits
 
 
-def optionalFloat(value):
-    return None if value is None else float(value)
-
-
 class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
     """Flags carbon, contamination and other bad regions with MicrographCleaner's U-Net, rejects
     micrographs that are mostly bad and scores every coordinate by how clean the area under its
