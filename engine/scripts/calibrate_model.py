@@ -20,7 +20,6 @@ from micrographcleaner.evaluation import iou
 from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, at_working_scale
 from micrographcleaner.model_files import load_model, update_card
 from micrographcleaner.prediction import Predictor
-from micrographcleaner.preprocessing import area_resize
 
 VALIDATION = Path(__file__).resolve().parents[1] / "training_data" / "em_hole_finder_validation.json"
 
@@ -32,7 +31,7 @@ def labelled_pixels(predictor: Predictor, source: LabelSource, scales: list[floa
         for scale in scales:
             working, _ = predictor.working_image(image, source.box_size * scale)
             predicted = predictor.predict(working)[..., 0]
-            known = area_resize((codes != IGNORE).astype(np.float32), predicted.shape) >= 1.0  # wholly labelled
+            known = ~at_working_scale(codes == IGNORE, predicted.shape)  # as benchmark_real counts them
             bad = at_working_scale((codes != CLASS_CODES["good"]) & (codes != IGNORE), predicted.shape)
             badness.append(predicted[known])
             truth.append(bad[known])
