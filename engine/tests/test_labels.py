@@ -1,5 +1,7 @@
 """Labelled real micrographs: every label format to class codes, sources, and the tiles cut from them."""
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +112,37 @@ def test_labelled_tiles_come_at_every_box_from_half_to_twice_the_right_one(tmp_p
         carbon_widths.add(int(((target[..., 1] == 1) & known).any(axis=0).sum()))
     # the 64 px frame at box 32 is 32 working px wide; boxes 16..64 make it 64..16: carbon widths vary
     assert max(carbon_widths) >= 2 * min(carbon_widths)
+
+
+TRAINING_DATA = Path(__file__).resolve().parents[1] / "training_data"
+SHARED_REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+
+
+@pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="the shared real micrographs are absent")
+def test_the_shipped_training_sources_never_hold_a_measured_frame():
+    """What the bundled model trains on and what the real benchmark reports must not meet."""
+    sys.path.insert(0, str(TRAINING_DATA.parent / "benchmarks"))
+    import benchmark_real
+
+    def stems(name: str) -> set[str]:
+        return {image.stem for image, _ in LabelSource.from_json(TRAINING_DATA / name).pairs()}
+
+    trained = stems("em_hole_finder_train.json") | stems("em_hole_finder_hole_only.json")
+    trained |= stems("empiar10017_edge.json") | stems("empiar10017_edge_stage6.json")
+    measured = stems("em_hole_finder_test.json") | set(benchmark_real.EMPIAR_FRAMES)
+    assert len(stems("em_hole_finder_hole_only.json")) == 11 and stems("empiar10017_edge.json")
+    assert not trained & (measured | stems("em_hole_finder_validation.json"))
+
+
+@pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="the shared real micrographs are absent")
+def test_the_traced_edge_labels_are_what_the_script_draws(tmp_path):
+    sys.path.insert(0, str(TRAINING_DATA.parent / "scripts"))
+    import trace_edge_labels
+
+    source = LabelSource.from_json(TRAINING_DATA / "empiar10017_edge.json")
+    (image, label), = source.pairs()
+    _, codes = source.read(image, label)
+    drawn = trace_edge_labels.edge_labels(codes.shape, trace_edge_labels.TRACES[image.stem])
+    expected = np.select([drawn == trace_edge_labels.CARBON, drawn == trace_edge_labels.IGNORE], [CARBON, IGNORE], 0)
+    assert (codes == expected).all()
+    assert 0.05 < (codes == CARBON).mean() < 0.1 and (codes[:100] == IGNORE).all()
