@@ -32,7 +32,8 @@ from scipy import ndimage
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.evaluation import iou
 from micrographcleaner.images import read_mask, read_micrograph
-from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, at_working_scale, read_image, read_labels
+from micrographcleaner.labels import (CLASS_CODES, IGNORE, LabelSource, at_working_scale, labelled_bad, read_image,
+                                      read_labels)
 from micrographcleaner.model_files import load_model, record_metrics
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import area_resize
@@ -106,8 +107,7 @@ def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
             if name == EMPIAR_CLEAN:
                 figures[f"{name[-10:-2]}_box{box}_flagged"] = float(flagged[known].mean())
             else:
-                bad = (codes != CLASS_CODES["good"]) & (codes != IGNORE)
-                truth = at_working_scale(bad, flagged.shape)
+                truth = at_working_scale(labelled_bad(codes), flagged.shape)
                 figures[f"{name[-10:-2]}_box{box}_carbon_iou"] = iou(truth[known], flagged[known]) or 0.0
             if box == EMPIAR_BOXES[1]:
                 pictures.append(np.asarray(render(working, badness, predictor.card.classes)))

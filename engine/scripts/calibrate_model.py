@@ -17,7 +17,7 @@ import numpy as np
 
 from micrographcleaner.calibration import fit
 from micrographcleaner.evaluation import iou
-from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, at_working_scale
+from micrographcleaner.labels import IGNORE, LabelSource, at_working_scale, labelled_bad
 from micrographcleaner.model_files import load_model, update_card
 from micrographcleaner.prediction import Predictor
 
@@ -32,7 +32,7 @@ def labelled_pixels(predictor: Predictor, source: LabelSource, scales: list[floa
             working, _ = predictor.working_image(image, source.box_size * scale)
             predicted = predictor.predict(working)[..., 0]
             known = ~at_working_scale(codes == IGNORE, predicted.shape)  # as benchmark_real counts them
-            bad = at_working_scale((codes != CLASS_CODES["good"]) & (codes != IGNORE), predicted.shape)
+            bad = at_working_scale(labelled_bad(codes), predicted.shape)
             badness.append(predicted[known])
             truth.append(bad[known])
     return np.concatenate(badness), np.concatenate(truth)

@@ -135,7 +135,7 @@ def test_the_shipped_training_sources_never_hold_a_measured_frame():
 
 
 @pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="the shared real micrographs are absent")
-def test_the_traced_edge_labels_are_what_the_script_draws(tmp_path):
+def test_the_traced_edge_labels_are_what_the_script_draws():
     sys.path.insert(0, str(TRAINING_DATA.parent / "scripts"))
     import trace_edge_labels
 

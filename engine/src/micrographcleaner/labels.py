@@ -223,10 +223,15 @@ def code_targets(codes: np.ndarray, weight: float = 1.0, n_classes: int = len(CL
     last channel is 0 where the labels are to be ignored and ``weight`` elsewhere.
     """
     known_class = codes <= n_classes
-    channels = [(codes > GOOD) & (codes != IGNORE)]
+    channels = [labelled_bad(codes)]
     channels += [np.where(known_class, codes == code, -1) for code in range(1, n_classes + 1)]
     channels.append(np.where(codes == IGNORE, 0.0, weight))
     return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def labelled_bad(codes: np.ndarray) -> np.ndarray:
+    """Where the labels say bad, of any class or of none stated (ignored pixels are not bad)."""
+    return (codes != GOOD) & (codes != IGNORE)
 
 
 def codes_at(codes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
