@@ -114,6 +114,20 @@ def test_labelled_tiles_come_at_every_box_from_half_to_twice_the_right_one(tmp_p
     assert max(carbon_widths) >= 2 * min(carbon_widths)
 
 
+def test_labelled_tiles_keep_to_the_working_range_as_prediction_does(tmp_path):
+    from micrographcleaner.training import LabelledMicrographs
+
+    source = LabelSource.from_json(write_source(tmp_path, ["sq_h1_a"]))
+    tiles = LabelledMicrographs([source], working_side=(40, 48))  # the 64 px frame stays 40..48 px wide
+    rng = np.random.default_rng(0)
+    widths = set()
+    for _ in range(30):
+        raw, target = tiles.sample(rng, 64)  # the tile is larger than the frame: the rest is ignored margin
+        widths.add(int((target[..., -1] > 0).any(axis=0).sum()))
+    # known columns: the frame less its 4 px border on each side, 56/64 of its working width
+    assert 40 * 56 / 64 - 1 <= min(widths) and max(widths) <= 48 * 56 / 64 + 1 and len(widths) > 1
+
+
 TRAINING_DATA = Path(__file__).resolve().parents[1] / "training_data"
 SHARED_REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 

@@ -63,6 +63,20 @@ def test_d8_is_exactly_equivariant(loaded, working_image):
     np.testing.assert_allclose(np.rot90(predictor.predict(image)), rotated, atol=1e-4)
 
 
+def test_a_card_with_a_working_range_keeps_every_box_inside_it(loaded):
+    from dataclasses import replace
+
+    model, card = loaded
+    micrograph = np.zeros((700, 900), np.float32)
+    ranged = Predictor(model, replace(card, working_side=[320, 640]))
+    plain = Predictor(model, card)
+    for box in (10, 16, 30, 45, 90):
+        working, _ = ranged.working_image(micrograph, box)
+        assert 320 <= max(working.shape) <= 640
+    assert max(plain.working_image(micrograph, 10)[0].shape) == 1440  # the box rule alone: 900 / (10 / 16)
+    assert ranged.working_image(micrograph, 30)[0].shape == plain.working_image(micrograph, 30)[0].shape
+
+
 def test_unknown_augmentation(loaded):
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         Predictor(*loaded, augmentation="rot30")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
-from micrographcleaner.preprocessing import (area_resize, downsampling_factor, geometry_for, legacy_resize,
-                                             normalise_and_squash, preprocess)
+from micrographcleaner.preprocessing import (WORKING_SIDE, area_resize, downsampling_factor, geometry_for,
+                                             legacy_resize, normalise_and_squash, preprocess, working_factor)
 
 
 def test_factor_brings_box_to_16_pixels():
@@ -11,6 +11,23 @@ def test_factor_brings_box_to_16_pixels():
     assert downsampling_factor(46, extra=2) == pytest.approx(46 / 8)
     with pytest.raises(ValueError):
         downsampling_factor(0)
+
+
+def test_working_factor_keeps_the_box_rule_inside_the_working_range():
+    # a 1024 px frame whose right box is 36: the right box leaves it at 455 px
+    assert working_factor((1024, 1024), 36, working_side=WORKING_SIDE) == downsampling_factor(36)
+    # half the box would make it 910 px and twice the box 227 px: both are brought to the range's ends
+    assert 1024 / working_factor((1024, 1024), 18, working_side=WORKING_SIDE) == pytest.approx(640)
+    assert 1024 / working_factor((1024, 1024), 72, working_side=WORKING_SIDE) == pytest.approx(320)
+    # the longer side counts (a K3 frame), and extra downsampling applies after the rule
+    assert working_factor((4092, 5760), 100, extra=2, working_side=WORKING_SIDE) == pytest.approx(5760 / 640 * 2)
+    # without a range it is the original's rule, whatever the size
+    assert working_factor((1024, 1024), 18) == downsampling_factor(18)
+
+
+def test_working_factor_never_enlarges_a_small_micrograph_to_reach_the_range():
+    assert working_factor((200, 300), 64, working_side=WORKING_SIDE) == 1.0
+    assert working_factor((200, 300), 16, working_side=WORKING_SIDE) == 1.0
 
 
 def test_area_resize_is_block_mean_for_integer_factors():

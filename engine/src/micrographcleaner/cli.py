@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="particle box size of the plain labelled folders (sets their working scale)")
     train.add_argument("--labelled-scale", type=float, nargs=2, default=[0.5, 2.0], metavar=("LOW", "HIGH"),
                        help="labelled samples take a box from LOW to HIGH times the right one (default 0.5 2)")
+    train.add_argument("--working-side", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                       help="keep the working image's longer side within LOW..HIGH px whatever the box, in training "
+                            "and, through the model's card, in prediction (the bundled model: 320 640)")
     train.add_argument("--simulated-fraction", type=float, default=0.5,
                        help="with --labelled: share of samples drawn from the simulator (default 0.5)")
     train.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network")
@@ -469,6 +472,8 @@ def train_command(args: argparse.Namespace) -> int:
         raise UsageError("plain --labelled folders need --labelled-box-size (the particle box of those micrographs)")
     if not 0 < args.labelled_scale[0] <= args.labelled_scale[1]:
         raise UsageError("--labelled-scale needs 0 < LOW <= HIGH")
+    if args.working_side and not 0 < args.working_side[0] <= args.working_side[1]:
+        raise UsageError("--working-side needs 0 < LOW <= HIGH")
     configure(",".join(gpus) if gpus else None)
     from .training import TrainingConfig, train
 
@@ -478,6 +483,7 @@ def train_command(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, labelled_scale=tuple(args.labelled_scale),
+        working_side=tuple(args.working_side) if args.working_side else None,
         initial_model=args.initial_model,
         command="micrographcleaner " + " ".join(args.argv))
     from .labels import LabelError

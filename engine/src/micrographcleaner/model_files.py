@@ -39,6 +39,7 @@ class ModelCard:
     version: str = "0"
     classes: list[str] = field(default_factory=lambda: ["bad"])  # channel order; channel 0 = any bad
     particle_pixels: float = PARTICLE_PIXELS  # working scale rule: a particle box becomes this many px
+    working_side: list[float] | None = None  # and the working image's longer side stays in [low, high] px
     preprocessing: str = "area"  # "area" (ours) or "legacy" (the original's resize)
     tile_size: int | None = None  # fixed input side, None for fully convolutional models
     size_multiple: int = 32  # input sides must be multiples of this

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .images import Micrograph, MicrographError, read_mask, read_micrograph, write_json, write_mask
-from .preprocessing import Geometry, area_resize
+from .preprocessing import Geometry, area_resize, downsampling_factor, preprocess
 from .prediction import Predictor
 from .scoring import (MOSTLY_BAD_FRACTION, ANY_CLASS, CoordinateScores, ScoringRule, class_labels, failed_scores,
                       flagged_fractions, one_hot_classes, score_coordinates)
@@ -138,8 +138,7 @@ class Cleaner:
         self.measures = dict(measures or {})
         self.card = predictor.card
         self.options = options
-        self.factor = predictor.downsampling_factor(options.box_size, options.extra_downsampling)
-        if self.factor < 1:
+        if downsampling_factor(options.box_size, options.extra_downsampling, self.card.particle_pixels) < 1:
             raise OptionError(f"box size {options.box_size:g} with extra downsampling {options.extra_downsampling:g} "
                               f"would enlarge the micrograph (this model needs a box of at least "
                               f"{self.card.particle_pixels:g} px at extra downsampling 1)")
@@ -174,9 +173,10 @@ class Cleaner:
         started = time.perf_counter()
         micrograph = read_micrograph(job.micrograph)
         read_done = time.perf_counter()
-        self._check_scale(micrograph)
-        working, geometry = self.predictor.working_image(micrograph.data, self.options.box_size,
-                                                         self.options.extra_downsampling)
+        factor = self.predictor.downsampling_factor(micrograph.data.shape, self.options.box_size,
+                                                    self.options.extra_downsampling)
+        self._check_scale(micrograph, factor)
+        working, geometry = preprocess(micrograph.data, factor, self.card.preprocessing)  # type: ignore[arg-type]
         preprocessed = time.perf_counter()
         checksum = hashlib.sha256(np.ascontiguousarray(micrograph.data)).hexdigest()
         timings = {"read": read_done - started, "preprocess": preprocessed - read_done,
@@ -186,12 +186,12 @@ class Cleaner:
         return _Prepared(job, working, geometry, pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
-    def _check_scale(self, micrograph: Micrograph) -> None:
-        working = [int(side / self.factor) for side in micrograph.data.shape]
+    def _check_scale(self, micrograph: Micrograph, factor: float) -> None:
+        working = [int(side / factor) for side in micrograph.data.shape]
         if min(working) < MIN_WORKING_SIDE:
             raise MicrographError(micrograph.path, f"{micrograph.data.shape[1]}x{micrograph.data.shape[0]} px "
                                   f"shrinks to {working[1]}x{working[0]} working px at box size "
-                                  f"{self.options.box_size:g} (downsampling {self.factor:g}); at least "
+                                  f"{self.options.box_size:g} (downsampling {factor:g}); at least "
                                   f"{MIN_WORKING_SIDE} are needed: is the box size in this micrograph's pixels?")
 
     def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> np.ndarray | None:
@@ -298,7 +298,8 @@ class Cleaner:
             "classes": self.card.classes,
             "box_size": self.options.box_size,
             "particle_diameter": self.options.diameter,
-            "downsampling_factor": self.factor,
+            "downsampling_factor": self.predictor.downsampling_factor(geometry.micrograph_shape, self.options.box_size,
+                                                                      self.options.extra_downsampling),
             "micrograph_shape": list(geometry.micrograph_shape),
             "working_shape": list(geometry.working_shape),
             "pixel_size": pixel_size,

@@ -14,7 +14,7 @@ import numpy as np
 
 from .calibration import Calibration
 from .model_files import ModelCard
-from .preprocessing import Geometry, downsampling_factor, preprocess
+from .preprocessing import Geometry, preprocess, working_factor
 
 Augmentation = Literal["none", "flips", "d8"]
 AUGMENTATIONS: tuple[str, ...] = ("none", "flips", "d8")
@@ -81,13 +81,15 @@ class Predictor:
         else:
             self.tile_size, self.overlap = tile_size, overlap
 
-    def downsampling_factor(self, box_size: float, extra: float = 1.0) -> float:
-        """Micrograph pixels per working pixel, by this model's scale rule."""
-        return downsampling_factor(box_size, extra, self.card.particle_pixels)
+    def downsampling_factor(self, shape: tuple[int, ...], box_size: float, extra: float = 1.0) -> float:
+        """Micrograph pixels per working pixel for a micrograph of ``shape``, by this model's scale rule."""
+        side = self.card.working_side
+        return working_factor(shape, box_size, extra, self.card.particle_pixels, tuple(side) if side else None)
 
     def working_image(self, image: np.ndarray, box_size: float, extra: float = 1.0) -> tuple[np.ndarray, Geometry]:
         """A micrograph brought to this model's working scale and preprocessing, with its geometry."""
-        return preprocess(image, self.downsampling_factor(box_size, extra), self.card.preprocessing)  # type: ignore[arg-type]
+        factor = self.downsampling_factor(image.shape, box_size, extra)
+        return preprocess(image, factor, self.card.preprocessing)  # type: ignore[arg-type]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Badness (H, W, channels) for a working image (H, W), calibrated as the card says."""

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 PARTICLE_PIXELS = 16
 """Size in working pixels that a particle box is scaled to."""
 
+WORKING_SIDE = (320, 640)
+"""Range of the working image's longer side (px) that our models keep to, whatever the box.
+
+Holes, carbon and ice have physical sizes, and a micrograph's field of view varies far less than
+the boxes users give: on the real frames the model judges best when the working image is about
+300 to 700 px across, and a box half or twice the right one puts a frame outside that range.
+An octave centred on where a right box puts a typical micrograph (~450 px) leaves the box rule
+untouched in ordinary use and stops it only at the extremes."""
+
 Method = Literal["area", "legacy"]
 
 
@@ -55,6 +64,20 @@ def downsampling_factor(box_size: float, extra: float = 1.0, particle_pixels: fl
     if box_size <= 0:
         raise ValueError(f"box size must be positive, got {box_size}")
     return box_size / particle_pixels * extra
+
+
+def working_factor(shape: tuple[int, ...], box_size: float, extra: float = 1.0,
+                   particle_pixels: float = PARTICLE_PIXELS,
+                   working_side: tuple[float, float] | None = None) -> float:
+    """Micrograph pixels per working pixel for a micrograph of ``shape``: the box rule, brought into
+    ``working_side`` (see ``WORKING_SIDE``) when the model keeps to one, never enlarging because of
+    it; then ``extra``. Without ``working_side`` it is the original's box rule."""
+    factor = downsampling_factor(box_size, particle_pixels=particle_pixels)
+    if working_side is not None:
+        longest = max(shape)
+        low, high = working_side
+        factor = min(max(factor, longest / high), max(longest / low, 1.0))
+    return factor * extra
 
 
 def geometry_for(shape: tuple[int, int], factor: float) -> Geometry:

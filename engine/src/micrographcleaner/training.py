@@ -21,8 +21,8 @@ from .evaluation import iou
 from .model_files import ModelCard, load_model, save_model
 from .preprocessing import (
     area_resize,
-    downsampling_factor,
     normalise_and_squash,
+    working_factor,
 )
 from .labels import IGNORE, LabelError, LabelSource, code_targets, codes_at
 from .simulation import CLASSES, draw_scene, render
@@ -48,6 +48,7 @@ class TrainingConfig:
     labelled: list[Path] = field(default_factory=list)  # label-source JSONs or plain folders (labels.py)
     labelled_box_size: float | None = None  # particle box (px) of the plain folders
     labelled_scale: tuple[float, float] = (0.5, 2.0)  # boxes drawn for labelled samples, x the right one
+    working_side: tuple[float, float] | None = None  # the model's working-size range (preprocessing.WORKING_SIDE)
     validation_count: int = 48
     initial_model: Path | None = None  # fine-tune from this model instead of a new network
     command: str = ""
@@ -105,6 +106,7 @@ class _Labelled:
     image: np.ndarray
     codes: np.ndarray
     factor: float  # micrograph pixels per pixel of ``image``
+    shape: tuple[int, int]  # of the original micrograph
     box_size: float  # of the original micrograph
     weight: float
 
@@ -114,21 +116,24 @@ class LabelledMicrographs:
 
     Each sample takes the box a user might have given, from half to twice the one that suits the
     micrographs (``scale_range``), and brings the micrograph to that working scale as prediction
-    would: the network learns masks that do not change with the box.
+    would (the box rule, kept within ``working_side`` when the model has one): the network learns masks
+    that do not change with the box.
     """
 
-    def __init__(self, sources: list[LabelSource], scale_range: tuple[float, float] = (0.5, 2.0)):
+    def __init__(self, sources: list[LabelSource], scale_range: tuple[float, float] = (0.5, 2.0),
+                 working_side: tuple[float, float] | None = None):
         self.scale_range = scale_range
+        self.working_side = working_side
         self.sources: list[list[_Labelled]] = []
         self.fractions = np.array([source.fraction for source in sources], dtype=np.float64)
         self.fractions /= self.fractions.sum()
         for source in sources:
-            finest = max(1.0, downsampling_factor(source.box_size * scale_range[0]))
             items = []
             for _, image, codes in source.items():
+                finest = max(1.0, self._factor(image.shape, source.box_size * scale_range[0]))
                 shape = tuple(max(1, int(side / finest)) for side in image.shape)
                 items.append(_Labelled(area_resize(image, shape), codes_at(codes, shape), finest,
-                                       source.box_size, source.weight))
+                                       image.shape, source.box_size, source.weight))
             self.sources.append(items)
             print(f"labelled source {source.name}: {len(items)} micrographs, {source.fraction:g} share, "
                   f"weight {source.weight:g}")
@@ -137,7 +142,7 @@ class LabelledMicrographs:
         items = self.sources[int(rng.choice(len(self.sources), p=self.fractions))]
         item = items[int(rng.integers(len(items)))]
         low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
-        factor = max(item.factor, downsampling_factor(item.box_size * float(np.exp(rng.uniform(low, high)))))
+        factor = max(item.factor, self._factor(item.shape, item.box_size * float(np.exp(rng.uniform(low, high)))))
         shape = tuple(max(1, int(side * item.factor / factor)) for side in item.image.shape)
         raw, codes = area_resize(item.image, shape), codes_at(item.codes, shape)
         pad = [(0, max(0, tile - side)) for side in raw.shape]
@@ -146,6 +151,9 @@ class LabelledMicrographs:
         y0, x0 = (int(rng.integers(side - tile + 1)) for side in raw.shape)
         window = (slice(y0, y0 + tile), slice(x0, x0 + tile))
         return raw[window], code_targets(codes[window], item.weight)
+
+    def _factor(self, shape: tuple[int, ...], box_size: float) -> float:
+        return working_factor(shape, box_size, working_side=self.working_side)
 
 
 def labelled_sources(paths: list[Path], box_size: float | None) -> list[LabelSource]:
@@ -326,7 +334,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
     (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     labelled = (LabelledMicrographs(labelled_sources(config.labelled, config.labelled_box_size),
-                                    tuple(config.labelled_scale)) if config.labelled else None)
+                                    tuple(config.labelled_scale), config.working_side) if config.labelled else None)
     images, targets = validation_set(config.validation_count, config.tile)
     callbacks = [ValidationIoU(images, targets, config.batch_size),
                  keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
@@ -336,6 +344,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                   initial_epoch=epochs_done, callbacks=callbacks, verbose=1)
     final = output / "model.keras"
     card = ModelCard(name=final.stem, version="1", classes=["bad", *CLASSES],
+                     working_side=list(config.working_side) if config.working_side else None,
                      size_multiple=unet.size_multiple, architecture=unet.to_dict(),
                      training=config.command or "micrographcleaner train")
     # a float32 copy without optimiser state: small, and it runs on any CPU after mixed precision
