@@ -41,12 +41,14 @@ def test_fine_tuning_on_labelled_micrographs_with_warp_labels(tmp_path):
     write_mrc(data / "mine.mrc", micrograph.image)
     tifffile.imwrite(data / "mine_mask.tif", np.where(micrograph.labels > 0, 2, 0).astype(np.uint8))
     base = tmp_path / "base"
-    assert main(["train", str(base), "--epochs", "1", *TINY]) == 0
+    assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", *TINY]) == 0
+    assert load_model(base / "model.keras")[1].working_side == [40, 80]
     out = tmp_path / "tuned"
     assert main(["train", str(out), "--epochs", "1", "--labelled", str(data), "--labelled-box-size", "32",
                  "--initial-model", str(base / "model.keras"), "--global-context", *TINY]) == 0
     _, card = load_model(out / "model.keras")
     assert card.architecture["global_context"] and card.architecture["filters"] == [4, 8]
+    assert card.working_side == [40, 80]  # fine-tuning keeps the initial model's working range
     # resuming that run without repeating the flag still trains and saves the network with the context
     assert main(["train", str(out), "--epochs", "2", "--resume", "--labelled", str(data), "--labelled-box-size", "32",
                  "--initial-model", str(base / "model.keras"), *TINY]) == 0

@@ -97,8 +97,9 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         form.addParam("boxSize", params.IntParam, allowsNull=True, label="Box size (px)",
                       help="Particle box in pixels of the coordinates' micrographs (of the micrographs, "
                            "without coordinates); empty: the coordinates' box size. The network sees "
-                           "micrographs downsampled so that this box is 16 px wide, and scores the disc "
-                           "of this diameter.")
+                           "micrographs downsampled so that this box is 16 px wide (the bundled model "
+                           "keeps the downsampled micrograph 320-640 px across whatever the box), and "
+                           "scores the disc of this diameter.")
         form.addParam("maxFlagged", params.FloatParam, default=0.8, label="Max. flagged fraction",
                       validators=[params.Range(0, 1)],
                       help="Micrographs with more of their area flagged bad (0..1) go to "

@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="labelled samples take a box from LOW to HIGH times the right one (default 0.5 2)")
     train.add_argument("--working-side", type=float, nargs=2, metavar=("LOW", "HIGH"),
                        help="keep the working image's longer side within LOW..HIGH px whatever the box, in training "
-                            "and, through the model's card, in prediction (the bundled model: 320 640)")
+                            "and, through the model's card, in prediction (default: the initial model's, if any; "
+                            "the bundled model: 320 640)")
     train.add_argument("--simulated-fraction", type=float, default=0.5,
                        help="with --labelled: share of samples drawn from the simulator (default 0.5)")
     train.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network")

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from . import network
 from .evaluation import iou
-from .model_files import ModelCard, load_model, save_model
+from .model_files import ModelCard, card_path, load_model, save_model
 from .preprocessing import (
     area_resize,
     normalise_and_squash,
@@ -305,10 +305,20 @@ def _architecture(config: TrainingConfig, initial: ModelCard | None) -> network.
     return replace(unet, global_context=unet.global_context or config.global_context)
 
 
+def _working_side(config: TrainingConfig) -> tuple[float, float] | None:
+    """The run's working range: its own, else the initial model's (fine-tuning keeps how it predicts)."""
+    if config.working_side is not None or config.initial_model is None:
+        return config.working_side
+    card = card_path(Path(config.initial_model))
+    side = ModelCard.from_dict(json.loads(card.read_text())).working_side if card.is_file() else None
+    return tuple(side) if side else None
+
+
 def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None) -> Path:
     """Train (or continue training) and save ``<output_dir>/model.keras`` with its card."""
     import tensorflow as tf
 
+    config = replace(config, working_side=_working_side(config))
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     if gpus:
