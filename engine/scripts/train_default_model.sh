@@ -7,7 +7,7 @@
 # hole edge (scripts/trace_edge_labels.py); stage 6 (model 2.1) draws boxes from 0.4 to 2.5 times the
 # right one, so that half and twice it are inside the range, not at its ends, and draws the EMPIAR
 # frame three times as often; stage 7 (model 2.2) keeps the working image 320-640 px across whatever
-the box (--working-side), as the model then predicts. The calibration is fitted on a fifth hole; the
+# the box (--working-side), as the model then predicts. The calibration is fitted on a fifth hole; the
 # model is then measured on the fixed synthetic test set (seeds 0-199, never trained on) and on the
 # real frames held out (benchmark_real.py).
 # About 7 hours on 2 CPU cores; interrupted stages continue with the same command (--resume).

@@ -46,6 +46,27 @@ def test_predict_writes_small_mask_and_json(disc_mrc, model_path, tmp_path):
     assert not summary["mostly_bad"]
 
 
+def test_a_model_with_a_working_range_sets_each_micrographs_scale(disc_mrc, model_path, tmp_path, capsys):
+    from dataclasses import replace
+
+    from micrographcleaner.model_files import load_model, save_model
+
+    model, card = load_model(model_path)
+    ranged = save_model(model, tmp_path / "ranged.keras", replace(card, working_side=[400, 800]))
+    assert ranged.working_side == [400, 800]
+    out = tmp_path / "out"
+    # box 64 alone would give 160 working px: the range brings the 640 px micrograph to 400
+    assert run("predict", disc_mrc, "--box-size", 64, "--output-dir", out, "--model", tmp_path / "ranged.keras",
+               "--quiet") == 0
+    summary = json.loads((out / "disc.json").read_text())
+    assert summary["working_shape"] == [400, 400] and summary["downsampling_factor"] == pytest.approx(1.6)
+    assert summary["flagged_fraction"] == pytest.approx(np.pi * 90 ** 2 / 640 ** 2, abs=0.02)
+    # box 8 is not refused up front with a range, but this micrograph would be enlarged: it fails alone
+    code = run("predict", disc_mrc, "--box-size", 8, "--output-dir", tmp_path / "small", "--model",
+               tmp_path / "ranged.keras", "--quiet")
+    assert code != 0 and "would be enlarged at box size 8" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["predict", "score"])
 def test_results_are_released_as_they_stream(command, disc_mrc, model_path, tmp_path, monkeypatch):
     """At most two results are alive at once (the one being consumed and the one being made): a run

@@ -1,5 +1,7 @@
 import csv
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import tifffile
@@ -32,6 +34,18 @@ def test_train_writes_model_card_log_and_curves_then_resumes(tmp_path):
     resumed = log_rows(out)
     assert [row["epoch"] for row in resumed] == ["0", "1", "2"] and resumed[:2] == rows
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 3
+
+
+def test_a_resumed_run_keeps_its_working_range_without_the_flag(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--epochs", "1", "--working-side", "40", "80", *TINY]) == 0
+    assert main(["train", str(out), "--epochs", "2", "--resume", *TINY]) == 0
+    assert load_model(out / "model.keras")[1].working_side == [40, 80]
+
+
+def test_the_recipe_of_the_bundled_model_is_valid_bash():
+    recipe = Path(__file__).resolve().parents[1] / "scripts" / "train_default_model.sh"
+    assert subprocess.run(["bash", "-n", str(recipe)], capture_output=True).returncode == 0
 
 
 def test_fine_tuning_on_labelled_micrographs_with_warp_labels(tmp_path):

@@ -138,7 +138,9 @@ class Cleaner:
         self.measures = dict(measures or {})
         self.card = predictor.card
         self.options = options
-        if downsampling_factor(options.box_size, options.extra_downsampling, self.card.particle_pixels) < 1:
+        # a model with a working range may bring a small box up to scale; without one the box alone decides
+        if (not self.card.working_side
+                and downsampling_factor(options.box_size, options.extra_downsampling, self.card.particle_pixels) < 1):
             raise OptionError(f"box size {options.box_size:g} with extra downsampling {options.extra_downsampling:g} "
                               f"would enlarge the micrograph (this model needs a box of at least "
                               f"{self.card.particle_pixels:g} px at extra downsampling 1)")
@@ -187,6 +189,11 @@ class Cleaner:
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
     def _check_scale(self, micrograph: Micrograph, factor: float) -> None:
+        if factor < 1:
+            raise MicrographError(micrograph.path, f"{micrograph.data.shape[1]}x{micrograph.data.shape[0]} px would "
+                                  f"be enlarged at box size {self.options.box_size:g} with extra downsampling "
+                                  f"{self.options.extra_downsampling:g} (downsampling {factor:g}): give a larger box "
+                                  f"or extra downsampling")
         working = [int(side / factor) for side in micrograph.data.shape]
         if min(working) < MIN_WORKING_SIDE:
             raise MicrographError(micrograph.path, f"{micrograph.data.shape[1]}x{micrograph.data.shape[0]} px "

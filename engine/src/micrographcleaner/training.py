@@ -253,15 +253,17 @@ class ValidationIoU(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Model + optimiser after every epoch, the epoch count and architecture, and the loss-curve picture."""
+    """Model + optimiser after every epoch, the epoch count, architecture and working range, and the
+    loss-curve picture."""
 
-    def __init__(self, output_dir: Path, unet: network.UNetConfig):
+    def __init__(self, output_dir: Path, unet: network.UNetConfig, working_side: tuple[float, float] | None):
         super().__init__()
-        self.output_dir, self.unet = output_dir, unet
+        self.output_dir, self.unet, self.working_side = output_dir, unet, working_side
 
     def on_epoch_end(self, epoch, logs=None):
         self.model.save(self.output_dir / CHECKPOINT)
-        state = {"epochs_done": epoch + 1, "architecture": self.unet.to_dict()}
+        state = {"epochs_done": epoch + 1, "architecture": self.unet.to_dict(),
+                 "working_side": list(self.working_side) if self.working_side else None}
         (self.output_dir / STATE).write_text(json.dumps(state) + "\n")
         plot_training_log(self.output_dir / LOG, self.output_dir / "training_curves.png")
 
@@ -327,10 +329,12 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     epochs_done = 0
     checkpoint = output / CHECKPOINT
     with strategy.scope():
-        if resume and checkpoint.is_file():  # the network the run started with, whatever the flags now
+        if resume and checkpoint.is_file():  # the network and range the run started with, whatever the flags now
             model = keras.saving.load_model(checkpoint, compile=True)
             state = json.loads((output / STATE).read_text())
             epochs_done, unet = state["epochs_done"], network.UNetConfig.from_dict(state["architecture"])
+            if "working_side" in state:
+                config = replace(config, working_side=tuple(state["working_side"]) if state["working_side"] else None)
         else:
             initial, initial_card = load_model(config.initial_model) if config.initial_model else (None, None)
             unet = _architecture(config, initial_card)
@@ -348,7 +352,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     images, targets = validation_set(config.validation_count, config.tile)
     callbacks = [ValidationIoU(images, targets, config.batch_size),
                  keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
-                 Checkpoint(output, unet)]
+                 Checkpoint(output, unet, config.working_side)]
     if epochs_done < config.epochs:
         model.fit(TrainingBatches(config, labelled, epoch=epochs_done), epochs=config.epochs,
                   initial_epoch=epochs_done, callbacks=callbacks, verbose=1)
