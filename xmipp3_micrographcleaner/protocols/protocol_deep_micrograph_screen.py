@@ -92,7 +92,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         form.addParam("maskRun", params.PointerParam, pointerClass="ProtDeepMicrographScreen", allowsNull=True,
                       label="Reuse masks of", expertLevel=params.LEVEL_ADVANCED,
                       help="An earlier run of this protocol on the same micrographs (e.g. a micrographs-only "
-                           "run before picking): its masks are used where model, box size and micrograph "
+                           "run before picking): its masks are used where model, working size and micrograph "
                            "match, instead of predicting again.")
         form.addParam("boxSize", params.IntParam, allowsNull=True, label="Box size (px)",
                       help="Particle box in pixels of the coordinates' micrographs (of the micrographs, "
@@ -181,7 +181,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         lastBatch = {}  # micId: step of its latest batch, which a later batch of that micrograph waits for
         size = self.streamingBatchSize.get()
         while True:
-            micsClosed, available = availableMicrographIds(self._micrographSource().getFileName())
+            micsClosed, available = availableMicrographIds(self.getInputMicrographs().getFileName())
             if self._withCoordinates():
                 inputClosed, waiting = unscheduledCoordinates(self.inputCoordinates.get().getFileName(), scheduled)
             else:
@@ -202,7 +202,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             time.sleep(max(self.streamingSleepOnWait.get() or 0, MIN_SLEEP))
 
     def cleanBatchStep(self, micIds, coordIds):
-        micrographs = loadMicrographs(self._micrographSource().getFileName(), micIds)
+        micrographs = loadMicrographs(self.getInputMicrographs().getFileName(), micIds)
         coordinates = self._batchCoordinates(micIds, coordIds) if self._withCoordinates() else None
         batchDir = self._getExtraPath("batches", "batch_%06d_%s" % (micIds[0], hashlib.sha1(
             (",".join(map(str, micIds)) + ";" + ",".join(map(str, coordIds))).encode()).hexdigest()[:8]))
@@ -229,7 +229,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         """Micrograph pixels per coordinate pixel."""
         if not self._withCoordinates():
             return 1.0
-        return self.inputCoordinates.get().getMicrographs().getSamplingRate() / self._micrographSource().getSamplingRate()
+        return self.inputCoordinates.get().getMicrographs().getSamplingRate() / self.getInputMicrographs().getSamplingRate()
 
     def _modelPath(self):
         return None if self.modelChoice.get() == MODEL_BUNDLED else os.path.abspath(self.modelFile.get())
@@ -242,7 +242,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
 
     def _manifest(self, micrographs, coordinates):
         scale = self._scale()
-        pixelSize = self._micrographSource().getSamplingRate()  # the set's: items may not carry one
+        pixelSize = self.getInputMicrographs().getSamplingRate()  # the set's: items may not carry one
         boxSize = self.boxSize.get() or self.inputCoordinates.get().getBoxSize()
         threshold = self.threshold.get()
         entries = []
@@ -345,7 +345,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         with open(card) as stream:
             return json.load(stream).get("classes") or ["bad"]
 
-    def _classNames(self):
+    def getClassNames(self):
         """Per-class names (not 'any'): the same attribute columns on every micrograph."""
         return [name for name in (self.mcClasses.get() or "").split(",")[1:] if name]
 
@@ -353,7 +353,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
     def _withCoordinates(self):
         return self.inputCoordinates.hasValue()
 
-    def _micrographSource(self):
+    def getInputMicrographs(self):
+        """The micrographs screened: the input micrographs, else those of the input coordinates."""
         if self.inputMicrographs.hasValue():
             return self.inputMicrographs.get()
         return self.inputCoordinates.get().getMicrographs()

@@ -44,7 +44,7 @@ class ScreenOutputs:
         pwutils.cleanPath(self._file(name))  # an empty set leaves an empty file, not a database
         if name in MICROGRAPH_OUTPUTS:
             output = SetOfMicrographs(filename=self._file(name), indexes=["_index"])
-            output.copyInfo(protocol._micrographSource())
+            output.copyInfo(protocol.getInputMicrographs())
         else:
             inputCoordinates = protocol.inputCoordinates.get()
             output = SetOfCoordinates(filename=self._file(name), indexes=["_micId"])
@@ -149,7 +149,7 @@ class ScreenOutputs:
         summary = entry.get("summary") or {}
         mic._mcFlaggedFraction = Float(summary.get("flagged_fraction"))
         mic._mcIciness = Float(summary.get("iciness"))  # None where the pixel size is too coarse
-        for name in self._protocol._classNames():
+        for name in self._protocol.getClassNames():
             setattr(mic, "_mcFlaggedFraction_%s" % name, Float((summary.get("class_fractions") or {}).get(name)))
         mic._mcMaskFile = String(entry.get("mask") or "")
         mic._mcThumbnail = String(entry.get("thumbnail") or "")
@@ -170,7 +170,7 @@ class ScreenOutputs:
         protocol = self._protocol
         SetClass, inputFile, names, what = ((SetOfCoordinates, protocol.inputCoordinates.get().getFileName(),
                                              COORDINATE_OUTPUTS, "coordinates") if protocol._withCoordinates() else
-                                            (SetOfMicrographs, protocol._micrographSource().getFileName(),
+                                            (SetOfMicrographs, protocol.getInputMicrographs().getFileName(),
                                              MICROGRAPH_OUTPUTS, "micrographs"))
         inputs = reopen(SetClass, inputFile)
         expected = set(inputs.getIdSet())

@@ -161,7 +161,7 @@ def _micrographRecord(mic, projectPath, classes, rejected):
 
 def loadResults(protocol, projectPath):
     """Everything the viewer shows, read once from the protocol's outputs."""
-    classes = protocol._classNames()
+    classes = protocol.getClassNames()
     arrays, reasons = readCoordinates(protocol)
     return ScreenResults(threshold=protocol.threshold.get(), minDistance=protocol.minDistance.get() or 0.0,
                          classes=classes, reasons=reasons, micrographs=readMicrographs(protocol, projectPath, classes),

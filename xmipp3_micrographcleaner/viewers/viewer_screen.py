@@ -124,7 +124,7 @@ class MicrographCleanerViewer(EmProtocolViewer):
         return self.getProject().getTmpPath("micrographcleaner_masks_%s.sqlite" % self.protocol.getObjId())
 
     def _showMasks(self, param=None):
-        micrographs = self.protocol._micrographSource()
+        micrographs = self.protocol.getInputMicrographs()
         if not self.results().micrographs:
             return [self.errorMessage("No micrograph has been processed yet.", "Masks")]
         masks = maskSet(self.results(), os.path.abspath(self.maskSetPath()), micrographs.getSamplingRate())
