@@ -120,6 +120,7 @@ class _Prepared:
     job: Job
     working: np.ndarray
     geometry: Geometry
+    factor: float  # micrograph pixels per working pixel, by the model's scale rule
     pixel_size: float | None
     checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
     reused: np.ndarray | None  # badness read back from a previous run
@@ -185,7 +186,7 @@ class Cleaner:
                    "checksum": time.perf_counter() - preprocessed}
         pixel_size = job.pixel_size or micrograph.pixel_size
         measured = {name: measure(micrograph.data, pixel_size) for name, measure in self.measures.items()}
-        return _Prepared(job, working, geometry, pixel_size, checksum,
+        return _Prepared(job, working, geometry, factor, pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
     def _check_scale(self, micrograph: Micrograph, factor: float) -> None:
@@ -259,7 +260,8 @@ class Cleaner:
                                        self.options.rule, prepared.pixel_size)
         timings["score"] = time.perf_counter() - started
 
-        summary = self._summary(job, geometry, badness, prepared.pixel_size, scores, timings, reused)
+        summary = self._summary(job, geometry, prepared.factor, badness, prepared.pixel_size, scores, timings,
+                                reused)
         summary["micrograph_sha256"] = prepared.checksum
         summary.update(prepared.measured)
         if self.options.thumbnails:
@@ -295,7 +297,7 @@ class Cleaner:
             if self.options.class_maps:
                 write_mask(paths["class_maps"], channels[1:], voxel(shape))
 
-    def _summary(self, job: Job, geometry: Geometry, badness: np.ndarray, pixel_size: float | None,
+    def _summary(self, job: Job, geometry: Geometry, factor: float, badness: np.ndarray, pixel_size: float | None,
                  scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:
         fractions = flagged_fractions(badness, self.card.classes)
         summary = {
@@ -305,8 +307,7 @@ class Cleaner:
             "classes": self.card.classes,
             "box_size": self.options.box_size,
             "particle_diameter": self.options.diameter,
-            "downsampling_factor": self.predictor.downsampling_factor(geometry.micrograph_shape, self.options.box_size,
-                                                                      self.options.extra_downsampling),
+            "downsampling_factor": factor,
             "micrograph_shape": list(geometry.micrograph_shape),
             "working_shape": list(geometry.working_shape),
             "pixel_size": pixel_size,

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from . import network
 from .evaluation import iou
-from .model_files import ModelCard, card_path, load_model, save_model
+from .model_files import ModelCard, load_model, save_model
 from .preprocessing import (
     area_resize,
     normalise_and_squash,
@@ -307,20 +307,10 @@ def _architecture(config: TrainingConfig, initial: ModelCard | None) -> network.
     return replace(unet, global_context=unet.global_context or config.global_context)
 
 
-def _working_side(config: TrainingConfig) -> tuple[float, float] | None:
-    """The run's working range: its own, else the initial model's (fine-tuning keeps how it predicts)."""
-    if config.working_side is not None or config.initial_model is None:
-        return config.working_side
-    card = card_path(Path(config.initial_model))
-    side = ModelCard.from_dict(json.loads(card.read_text())).working_side if card.is_file() else None
-    return tuple(side) if side else None
-
-
 def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None) -> Path:
     """Train (or continue training) and save ``<output_dir>/model.keras`` with its card."""
     import tensorflow as tf
 
-    config = replace(config, working_side=_working_side(config))
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     if gpus:
@@ -333,10 +323,11 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
             model = keras.saving.load_model(checkpoint, compile=True)
             state = json.loads((output / STATE).read_text())
             epochs_done, unet = state["epochs_done"], network.UNetConfig.from_dict(state["architecture"])
-            if "working_side" in state:
-                config = replace(config, working_side=tuple(state["working_side"]) if state["working_side"] else None)
+            side = state.get("working_side", config.working_side)
         else:
             initial, initial_card = load_model(config.initial_model) if config.initial_model else (None, None)
+            # a run's own range, else the initial model's: fine-tuning keeps how the model predicts
+            side = config.working_side or (initial_card.working_side if initial_card else None)
             unet = _architecture(config, initial_card)
             model = network.build_unet(unet)
             if initial is not None:
@@ -346,6 +337,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
             schedule = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
+    config = replace(config, working_side=tuple(side) if side else None)
     (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     labelled = (LabelledMicrographs(labelled_sources(config.labelled, config.labelled_box_size),
                                     tuple(config.labelled_scale), config.working_side) if config.labelled else None)
