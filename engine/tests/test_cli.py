@@ -279,3 +279,15 @@ def test_real_micrograph_and_relion_picks(model_path, tmp_path):
     dropped = read_coordinates(out / "rejected" / "Ucsf_stack_1142_DW_autopick.star").xy
     assert len(kept) + len(dropped) == 45
     assert json.loads((out / "Ucsf_stack_1142_DW.json").read_text())["working_shape"] == [322, 333]
+
+
+def test_simulate_defaults_lie_inside_the_working_range(tmp_path, capsys):
+    """A default simulated micrograph is judged at the scale the bundled model works at, not below it."""
+    from micrographcleaner.preprocessing import WORKING_SIDE
+
+    assert run("simulate", tmp_path, "--count", "1", "--quiet") == 0
+    with mrcfile.open(tmp_path / "sim_000000.mrc") as mrc:
+        shape = mrc.data.shape
+    assert WORKING_SIDE[0] <= max(shape) <= WORKING_SIDE[1]
+    assert (tmp_path / "sim_000000_labels.mrc").exists() and (tmp_path / "sim_000000_particles.star").exists()
+    assert "1 micrographs written" in capsys.readouterr().out

@@ -198,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--count", type=int, default=10)
     simulate.add_argument("--first-seed", type=int, default=0,
                           help="seeds first..first+count-1 (training uses seeds from 900000 on)")
-    simulate.add_argument("--shape", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
-                          help="size in working pixels (a particle box = 16 px)")
+    simulate.add_argument("--shape", type=int, nargs=2, default=[320, 448], metavar=("H", "W"),
+                          help="size in working pixels (a particle box = 16 px; the default lies inside the "
+                          "bundled model's working range, as the fixed test set does)")
     simulate.add_argument("--box-size", type=float, metavar="PX",
                           help="render at full size for this particle box (default: the working scale)")
     simulate.add_argument("--quiet", action="store_true")
