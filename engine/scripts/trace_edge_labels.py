@@ -3,9 +3,11 @@
 Only two of the shared EMPIAR-10017 frames have human region labels, and both are held out for
 the real benchmark; frame ``15_46_37`` shows a hole edge too. Its edge was traced on the frame
 (points below, in pixels of the 4096 px JPG, x then y) and a circle fitted through them: the
-side away from the centre is carbon, the side towards it good ice. A band along the trace (where
-the bright rim lies and the trace is least sure) and the noisy processing borders are labelled
-"ignore", so that no pixel is taught a class the trace cannot vouch for.
+side away from the centre is carbon, the side towards it good ice. The trace follows the hole side
+of the bright rim along the film's edge, and the rim counts as film, as the human region labels of
+these frames count it (no particle sits in it). A band on the hole side of the trace (where it is
+least sure) and the noisy processing borders are labelled "ignore", so that no pixel is taught a
+class the trace cannot vouch for.
 
     python engine/scripts/trace_edge_labels.py [--real ../shared/data/real]
 
@@ -25,7 +27,7 @@ OUT = HERE.parent / "training_data" / "empiar10017_edge_labels"
 REAL = HERE.parents[2] / "shared" / "data" / "real"
 TRACES = {"Falcon_2012_06_12-15_46_37_0": [(100, 3700), (600, 3760), (1200, 3780), (2000, 3680), (2400, 3540),
                                            (2800, 3400), (3200, 3220), (3600, 3000), (3900, 2780)]}
-HOLE_SIDE, CARBON_SIDE = 60, 140  # px of the band left unlabelled on either side of the trace
+HOLE_SIDE = 60  # px of the band left unlabelled on the hole side of the trace
 BORDER = 128  # px of processing artefacts along every edge of these frames
 GOOD, CARBON, IGNORE = 0, 1, 2
 
@@ -39,12 +41,12 @@ def fit_circle(points: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 
 def edge_labels(shape: tuple[int, int], points: list[tuple[float, float]]) -> np.ndarray:
-    """Index map: carbon beyond the fitted edge, good ice inside, the band and borders ignored."""
+    """Index map: carbon beyond the fitted edge, good ice inside, the hole-side band and borders ignored."""
     cx, cy, radius = fit_circle(points)
     rows, cols = np.indices(shape)
     beyond = np.hypot(cols - cx, rows - cy) - radius  # > 0: carbon side
     labels = np.where(beyond > 0, CARBON, GOOD).astype(np.uint8)
-    labels[(beyond > -HOLE_SIDE) & (beyond < CARBON_SIDE)] = IGNORE
+    labels[(beyond > -HOLE_SIDE) & (beyond <= 0)] = IGNORE
     labels[:BORDER], labels[-BORDER:], labels[:, :BORDER], labels[:, -BORDER:] = IGNORE, IGNORE, IGNORE, IGNORE
     return labels
 

@@ -128,6 +128,26 @@ def test_faint_carbon_differs_from_the_hole_by_grain_not_darkness():
     assert grainier >= 2
 
 
+def test_a_bright_band_along_the_film_edge_is_film():
+    """Some scenes show the bright band that denoised frames have along the film's edge: brighter
+    than the hole ice, and labelled carbon as human labels count it."""
+    from scipy import ndimage
+
+    shape = (128, 160)
+    seeds = [seed for seed in range(600) if (carbon := draw_scene(seed, shape)["carbon"])
+             and carbon[0].get("edge_band", {}).get("width", 0) > 6]
+    assert len(seeds) >= 5
+    brighter = 0
+    for seed in seeds[:5]:
+        micrograph = simulate(seed, shape)
+        film, hole = micrograph.labels == CODES["carbon"], micrograph.labels == 0
+        depth = ndimage.distance_transform_edt(film)
+        band = film & (depth > 1) & (depth < 3)
+        if band.any() and hole.any():
+            brighter += np.median(micrograph.image[band]) > np.median(micrograph.image[hole])
+    assert brighter >= 3
+
+
 def test_hollow_particles_are_rings_and_good():
     seed = next(s for s in range(300) if draw_scene(s)["particles"]["hollow"] and draw_scene(s)["particles"]["coverage"] > 0.3
                 and draw_scene(s)["noise"] < 0.03)

@@ -132,6 +132,10 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
     if film.random() < 0.25:  # faint film: darker than the hole by about its noise, told apart by its grain
         carbon["faint"] = float(film.uniform(0.2, 1.5) * (1 if film.random() < 0.85 else -1))
         carbon["grain"] = float(film.uniform(0.8, 1.6))
+    # Denoised frames (EMPIAR-10017) show a band brighter than the hole ice along the film's edge, up
+    # to a few particles wide; human labels count it as film, and no particle sits in it.
+    if film.random() < 0.3:
+        carbon["edge_band"] = {"width": float(film.uniform(1.5, 12.0)), "excess": float(film.uniform(0.05, 0.35))}
     return [carbon]
 
 
@@ -330,6 +334,10 @@ def _add_carbon(layers: _Layers, grid: _Grid, scene: dict) -> np.ndarray:
         width = carbon["fringe_width"]
         fringe = carbon["fringe"] * (1.0 if faint is None else 0.2)
         layers.brightening += fringe * np.exp(-((depth + width) / width) ** 2)
+        band = carbon.get("edge_band")
+        if band:  # brighter than the hole by ``excess`` at the edge, fading into the film
+            lift = np.expm1(max(thickness, 0.0)) + band["excess"]
+            layers.brightening += lift * softness * np.exp(-(np.clip(depth, 0, None) / band["width"]) ** 4)
     layers.labels[film] = CODES["carbon"]
     return film
 
