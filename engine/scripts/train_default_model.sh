@@ -7,11 +7,13 @@
 # hole edge (scripts/trace_edge_labels.py); stage 6 (model 2.1) draws boxes from 0.4 to 2.5 times the
 # right one, so that half and twice it are inside the range, not at its ends, and draws the EMPIAR
 # frame three times as often; stage 7 (model 2.2) keeps the working image 320-640 px across whatever
-# the box (--working-side), as the model then predicts. The calibration is fitted on a fifth hole; the
+# the box (--working-side), as the model then predicts; stage 8 (model 2.3) draws simulated films with
+# the bright band denoised frames show along their edge and counts the EMPIAR frame's rim as film, as
+# human labels do. The calibration is fitted on a fifth hole; the
 # model is then measured on the fixed synthetic test set (seeds 0-199, never trained on) and on the
 # real frames held out (benchmark_real.py).
-# About 7 hours on 2 CPU cores; interrupted stages continue with the same command (--resume).
-# Stages 4-7 need ../shared/data/real (see engine/training_data/*.json).
+# About 7.5 hours on 2 CPU cores; interrupted stages continue with the same command (--resume).
+# Stages 4-8 need ../shared/data/real (see engine/training_data/*.json).
 #
 #   bash engine/scripts/train_default_model.sh [OUT_DIR] [--gpus 0]
 set -euo pipefail
@@ -39,9 +41,13 @@ micrographcleaner train "$OUT/stage7" --resume --initial-model "$OUT/stage6/mode
     --labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json" "$DATA/empiar10017_edge_stage6.json" \
     --simulated-fraction 0.5 --labelled-scale 0.4 2.5 --working-side 320 640 --epochs 16 --steps-per-epoch 200 \
     --batch-size 8 --tile 256 --learning-rate 1e-4 "$@"
-python "$HERE/calibrate_model.py" --model "$OUT/stage7/model.keras" --labelled "$DATA/em_hole_finder_validation.json"
+micrographcleaner train "$OUT/stage8" --resume --initial-model "$OUT/stage7/model.keras" \
+    --labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json" "$DATA/empiar10017_edge_stage6.json" \
+    --simulated-fraction 0.5 --labelled-scale 0.4 2.5 --working-side 320 640 --epochs 8 --steps-per-epoch 200 \
+    --batch-size 8 --tile 256 --learning-rate 1e-4 "$@"
+python "$HERE/calibrate_model.py" --model "$OUT/stage8/model.keras" --labelled "$DATA/em_hole_finder_validation.json"
 [ -d "$OUT/testset" ] || micrographcleaner simulate "$OUT/testset" --count 200 --first-seed 0 --shape 320 448
-micrographcleaner evaluate "$OUT/testset" --model "$OUT/stage7/model.keras" \
+micrographcleaner evaluate "$OUT/testset" --model "$OUT/stage8/model.keras" \
     --report "$OUT/testset_report.json" --record synthetic_test
-python "$HERE/../benchmarks/benchmark_real.py" --model "$OUT/stage7/model.keras" \
+python "$HERE/../benchmarks/benchmark_real.py" --model "$OUT/stage8/model.keras" \
     --json "$OUT/real.json" --png "$OUT/real.png" --record real
