@@ -11,8 +11,9 @@ the right one); a mask is "flagged" where badness >= 0.5 (channel 0, any bad cla
   left out); on the clean ``14_57_34``, the share flagged; on both, the share of the expert
   particle discs on labelled good ice that is flagged (some experts' discs lie on carbon). The
   third frame, ``15_46_37``, is training data (``engine/scripts/trace_edge_labels.py``): not measured.
-* Ucsf (box 46): IoU with the original model's mask, and the autopicks lying more than one box
-  from every region that mask flags that a goodness threshold of 0.8 would reject (haze).
+* Ucsf (box 46): IoU with the original model's mask, the autopicks lying more than one box
+  from every region that mask flags that a goodness threshold of 0.8 would reject (haze), and the
+  share of the frame flagged by most likely class (its large ice ball is contamination).
 
     python engine/benchmarks/benchmark_real.py [--model M] [--tta none|flips|d8] [--real DIR] [--png OUT]
         [--json OUT] [--record NAME]
@@ -131,6 +132,12 @@ def ucsf(predictor: Predictor, real: Path) -> tuple[dict, np.ndarray]:
     figures = {"iou_with_original": iou(theirs, ours) or 1.0, "flagged": float(ours.mean()),
                "flagged_by_original": float(theirs.mean()), "far_autopicks": int(far.sum()),
                "far_autopicks_rejected": int((~scores.accepted).sum())}
+    # the share of the frame flagged, by most likely class (the ice ball at the top right is contamination)
+    classes = predictor.card.classes[1:]
+    if classes:
+        likeliest = badness[..., 1:].argmax(axis=-1)
+        for index, name in enumerate(classes):
+            figures[f"flagged_as_{name}"] = float((ours & (likeliest == index)).mean())
     return figures, np.asarray(render(working, badness, predictor.card.classes))
 
 
