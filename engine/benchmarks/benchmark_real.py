@@ -38,7 +38,7 @@ from micrographcleaner.labels import (CLASS_CODES, IGNORE, LabelSource, at_worki
 from micrographcleaner.model_files import load_model, record_metrics
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import area_resize
-from micrographcleaner.scoring import BAD_LEVEL, ScoringRule, score_coordinates
+from micrographcleaner.scoring import BAD_LEVEL, ScoringRule, flagged_fractions, score_coordinates
 from micrographcleaner.thumbnails import render
 
 HERE = Path(__file__).resolve().parent
@@ -133,11 +133,9 @@ def ucsf(predictor: Predictor, real: Path) -> tuple[dict, np.ndarray]:
                "flagged_by_original": float(theirs.mean()), "far_autopicks": int(far.sum()),
                "far_autopicks_rejected": int((~scores.accepted).sum())}
     # the share of the frame flagged, by most likely class (the ice ball at the top right is contamination)
-    classes = predictor.card.classes[1:]
-    if classes:
-        likeliest = badness[..., 1:].argmax(axis=-1)
-        for index, name in enumerate(classes):
-            figures[f"flagged_as_{name}"] = float((ours & (likeliest == index)).mean())
+    classes = predictor.card.classes
+    figures.update({f"flagged_as_{name}": share for name, share in flagged_fractions(badness, classes).items()
+                    if name in classes[1:]})
     return figures, np.asarray(render(working, badness, predictor.card.classes))
 
 
