@@ -33,21 +33,19 @@ micrographcleaner train "$OUT/stage4" --resume --initial-model "$OUT/stage3/mode
 micrographcleaner train "$OUT/stage5" --resume --initial-model "$OUT/stage4/model.keras" \
     --labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json" "$DATA/empiar10017_edge.json" \
     --simulated-fraction 0.5 --epochs 18 --steps-per-epoch 200 --batch-size 8 --tile 256 --learning-rate 1.5e-4 "$@"
-micrographcleaner train "$OUT/stage6" --resume --initial-model "$OUT/stage5/model.keras" \
-    --labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json" "$DATA/empiar10017_edge_stage6.json" \
-    --simulated-fraction 0.5 --labelled-scale 0.4 2.5 --epochs 10 --steps-per-epoch 200 --batch-size 8 --tile 256 \
-    --learning-rate 1e-4 "$@"
-micrographcleaner train "$OUT/stage7" --resume --initial-model "$OUT/stage6/model.keras" \
-    --labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json" "$DATA/empiar10017_edge_stage6.json" \
-    --simulated-fraction 0.5 --labelled-scale 0.4 2.5 --working-side 320 640 --epochs 16 --steps-per-epoch 200 \
-    --batch-size 8 --tile 256 --learning-rate 1e-4 "$@"
-micrographcleaner train "$OUT/stage8" --resume --initial-model "$OUT/stage7/model.keras" \
-    --labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json" "$DATA/empiar10017_edge_stage6.json" \
-    --simulated-fraction 0.5 --labelled-scale 0.4 2.5 --working-side 320 640 --epochs 8 --steps-per-epoch 200 \
-    --batch-size 8 --tile 256 --learning-rate 1e-4 "$@"
-python "$HERE/calibrate_model.py" --model "$OUT/stage8/model.keras" --labelled "$DATA/em_hole_finder_validation.json"
+# stages 6-8 share the real sources, their boxes (0.4-2.5x the right one) and the learning rate
+LATE_STAGES=(--labelled "$DATA/em_hole_finder_train.json" "$DATA/em_hole_finder_hole_only.json"
+             "$DATA/empiar10017_edge_stage6.json" --simulated-fraction 0.5 --labelled-scale 0.4 2.5
+             --steps-per-epoch 200 --batch-size 8 --tile 256 --learning-rate 1e-4)
+micrographcleaner train "$OUT/stage6" --resume --initial-model "$OUT/stage5/model.keras" "${LATE_STAGES[@]}" \
+    --epochs 10 "$@"
+micrographcleaner train "$OUT/stage7" --resume --initial-model "$OUT/stage6/model.keras" "${LATE_STAGES[@]}" \
+    --working-side 320 640 --epochs 16 "$@"
+micrographcleaner train "$OUT/stage8" --resume --initial-model "$OUT/stage7/model.keras" "${LATE_STAGES[@]}" \
+    --working-side 320 640 --epochs 8 "$@"
+MODEL="$OUT/stage8/model.keras"
+python "$HERE/calibrate_model.py" --model "$MODEL" --labelled "$DATA/em_hole_finder_validation.json"
 [ -d "$OUT/testset" ] || micrographcleaner simulate "$OUT/testset" --count 200 --first-seed 0 --shape 320 448
-micrographcleaner evaluate "$OUT/testset" --model "$OUT/stage8/model.keras" \
-    --report "$OUT/testset_report.json" --record synthetic_test
-python "$HERE/../benchmarks/benchmark_real.py" --model "$OUT/stage8/model.keras" \
-    --json "$OUT/real.json" --png "$OUT/real.png" --record real
+micrographcleaner evaluate "$OUT/testset" --model "$MODEL" --report "$OUT/testset_report.json" --record synthetic_test
+python "$HERE/../benchmarks/benchmark_real.py" --model "$MODEL" --json "$OUT/real.json" --png "$OUT/real.png" \
+    --record real
