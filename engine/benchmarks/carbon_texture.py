@@ -3,7 +3,7 @@ simulator's carbon film is calibrated on.
 
     python engine/benchmarks/carbon_texture.py [--scenes 400]
 
-For the em_hole_finder frames with an edge (at box 32) and for simulated carbon scenes without other
+For the em_hole_finder frames with an edge (at box 32, within the working range) and for simulated carbon scenes without other
 bad regions, at the working scale: how much darker the carbon is than the hole (in hole standard
 deviations) and the carbon/hole power ratio in four frequency bands up to Nyquist, over 24 px
 patches lying wholly on one side (medians, with the 10th and 90th percentiles).
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, codes_at
-from micrographcleaner.preprocessing import area_resize, downsampling_factor, geometry_for
+from micrographcleaner.preprocessing import WORKING_SIDE, area_resize, geometry_for, working_factor
 from micrographcleaner.simulation import CODES, draw_scene, render
 
 PATCH = 24
@@ -66,7 +66,7 @@ def main() -> None:
     for name in ("em_hole_finder_train", "em_hole_finder_validation", "em_hole_finder_test"):
         source = LabelSource.from_json(SOURCES / f"{name}.json")
         for _, image, codes in source.items():
-            geometry = geometry_for(image.shape, downsampling_factor(source.box_size))
+            geometry = geometry_for(image.shape, working_factor(image.shape, source.box_size, working_side=WORKING_SIDE))
             small = codes_at(codes, geometry.working_shape)
             real.append((area_resize(image, geometry.working_shape), small == CLASS_CODES["carbon"], small != IGNORE))
     report("em_hole_finder (hand-drawn carbon masks)", real)

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from micrographcleaner.images import read_micrograph
 from micrographcleaner.labels import read_image
-from micrographcleaner.preprocessing import downsampling_factor, normalise_and_squash, preprocess
+from micrographcleaner.preprocessing import WORKING_SIDE, normalise_and_squash, preprocess, working_factor
 from micrographcleaner.simulation import CLASSES, draw_scene, simulate
 from micrographcleaner.thumbnails import CLASS_COLOURS
 
@@ -45,15 +45,20 @@ def panel(working: np.ndarray, labels: np.ndarray | None = None) -> Image.Image:
     return canvas
 
 
+def at_working_scale(image: np.ndarray, box: float) -> np.ndarray:
+    """The image as the bundled model sees it at particle box ``box`` (box rule within the working range)."""
+    return preprocess(image, working_factor(image.shape, box, working_side=WORKING_SIDE))[0]
+
+
 def real_panels(real: Path) -> list[Image.Image]:
     """Ucsf (box 46), two EMPIAR-10017 frames at 1024 px (box 36) and two grainy em_hole_finder frames (box 32)."""
     ucsf = read_micrograph(real / "micrographcleaner_test" / "Ucsf_stack_1142_DW.mrc").data
-    panels = [panel(preprocess(ucsf, downsampling_factor(UCSF_BOX))[0])]
+    panels = [panel(at_working_scale(ucsf, UCSF_BOX))]
     for name in EMPIAR_FRAMES[:2]:
-        panels.append(panel(preprocess(empiar_image(real, name), downsampling_factor(EMPIAR_BOXES[1]))[0]))
+        panels.append(panel(at_working_scale(empiar_image(real, name), EMPIAR_BOXES[1])))
     for name in HOLE_FINDER_FRAMES:
         image = read_image(real / "em_hole_finder" / "images" / f"{name}.jpg")
-        panels.append(panel(preprocess(image, downsampling_factor(HOLE_FINDER_BOXES[1]))[0]))
+        panels.append(panel(at_working_scale(image, HOLE_FINDER_BOXES[1])))
     return panels
 
 

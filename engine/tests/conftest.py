@@ -14,6 +14,8 @@ from synthetic import disc_micrograph, train_disc_model  # noqa: E402
 
 DISC = (200.0, 300.0, 90.0)  # x, y, radius of the dark disc in the standard test micrograph
 BOX = 32  # particle box in pixels: working scale is half the micrograph's
+# the shared real micrographs beside the repository (not in it): tests that need them skip without them
+SHARED_REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 
 
 def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 0.0) -> Path:
@@ -21,6 +23,13 @@ def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 0.0) -> Path:
         mrc.set_data(data)
         mrc.voxel_size = voxel_size
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_real() -> Path:
+    if not SHARED_REAL.is_dir():
+        pytest.skip(f"{SHARED_REAL} is absent (real micrographs are not in the repository)")
+    return SHARED_REAL
 
 
 @pytest.fixture(scope="session")

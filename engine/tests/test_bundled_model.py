@@ -51,19 +51,17 @@ def test_bundled_model_on_full_size_simulated_micrographs(predictor, tmp_path):
     assert summary["particles"]["bad_rejected"] >= MIN_BAD_REJECTED
 
 
-def test_bundled_model_on_the_shared_real_micrographs(predictor):
+def test_bundled_model_on_the_shared_real_micrographs(predictor, shared_real):
     sys.path.insert(0, str(BENCHMARKS))
     import benchmark_real
 
-    if not benchmark_real.REAL.is_dir():
-        pytest.skip(f"{benchmark_real.REAL} is absent (real micrographs are not in the repository)")
-    holes = benchmark_real.hole_finder(predictor, benchmark_real.REAL)
+    holes = benchmark_real.hole_finder(predictor, shared_real)
     for box in (16, 32, 64):  # half, once and twice the right box
         assert holes[f"box{box}_carbon_miou"] >= MIN_HOLE_FINDER_MIOU
-    empiar, _ = benchmark_real.empiar(predictor, benchmark_real.REAL)
+    empiar, _ = benchmark_real.empiar(predictor, shared_real)
     for box in (18, 36, 72):
         assert empiar[f"15_30_21_box{box}_carbon_iou"] >= MIN_EMPIAR_CARBON_IOU
         assert empiar[f"14_57_34_box{box}_flagged"] <= MAX_CLEAN_FLAGGED
-    ucsf, _ = benchmark_real.ucsf(predictor, benchmark_real.REAL)
+    ucsf, _ = benchmark_real.ucsf(predictor, shared_real)
     assert ucsf["iou_with_original"] >= MIN_UCSF_IOU
     assert ucsf["far_autopicks_rejected"] <= MAX_FAR_AUTOPICKS_REJECTED

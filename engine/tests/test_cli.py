@@ -2,7 +2,6 @@
 import json
 import os
 import weakref
-from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -265,14 +264,11 @@ def test_clean_mics_argument_rules(disc_mrc, tmp_path):
         clean_mics(["-i", str(disc_mrc), "-b", "32", "-c", str(tmp_path)])
 
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "micrographcleaner_test"
-
-
-@pytest.mark.skipif(not (REAL / "Ucsf_stack_1142_DW.mrc").is_file(), reason="shared real micrographs absent")
-def test_real_micrograph_and_relion_picks(model_path, tmp_path):
+def test_real_micrograph_and_relion_picks(shared_real, model_path, tmp_path):
     """Smoke test on a real K2 micrograph and its RELION autopick file: every pick is accounted for."""
+    real = shared_real / "micrographcleaner_test"
     out = tmp_path / "out"
-    assert run("score", REAL / "Ucsf_stack_1142_DW.mrc", "--coords", REAL / "Ucsf_stack_1142_DW_autopick.star",
+    assert run("score", real / "Ucsf_stack_1142_DW.mrc", "--coords", real / "Ucsf_stack_1142_DW_autopick.star",
                "--box-size", 46, "--output-dir", out, "--model", model_path, "--threshold", 0.5,
                "--thumbnails", "--quiet", "--gpus", "cpu") == 0
     kept = read_coordinates(out / "Ucsf_stack_1142_DW_autopick.star").xy

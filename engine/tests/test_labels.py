@@ -129,11 +129,9 @@ def test_labelled_tiles_keep_to_the_working_range_as_prediction_does(tmp_path):
 
 
 TRAINING_DATA = Path(__file__).resolve().parents[1] / "training_data"
-SHARED_REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 
 
-@pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="the shared real micrographs are absent")
-def test_the_shipped_training_sources_never_hold_a_measured_frame():
+def test_the_shipped_training_sources_never_hold_a_measured_frame(shared_real):
     """What the bundled model trains on and what the real benchmark reports must not meet."""
     sys.path.insert(0, str(TRAINING_DATA.parent / "benchmarks"))
     import benchmark_real
@@ -148,8 +146,7 @@ def test_the_shipped_training_sources_never_hold_a_measured_frame():
     assert not trained & (measured | stems("em_hole_finder_validation.json"))
 
 
-@pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="the shared real micrographs are absent")
-def test_the_traced_edge_labels_are_what_the_script_draws():
+def test_the_traced_edge_labels_are_what_the_script_draws(shared_real):
     sys.path.insert(0, str(TRAINING_DATA.parent / "scripts"))
     import trace_edge_labels
 
