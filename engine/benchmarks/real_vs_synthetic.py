@@ -45,7 +45,7 @@ def panel(working: np.ndarray, labels: np.ndarray | None = None) -> Image.Image:
     return canvas
 
 
-def at_working_scale(image: np.ndarray, box: float) -> np.ndarray:
+def as_the_model_sees(image: np.ndarray, box: float) -> np.ndarray:
     """The image as the bundled model sees it at particle box ``box`` (box rule within the working range)."""
     return preprocess(image, working_factor(image.shape, box, working_side=WORKING_SIDE))[0]
 
@@ -53,12 +53,12 @@ def at_working_scale(image: np.ndarray, box: float) -> np.ndarray:
 def real_panels(real: Path) -> list[Image.Image]:
     """Ucsf (box 46), two EMPIAR-10017 frames at 1024 px (box 36) and two grainy em_hole_finder frames (box 32)."""
     ucsf = read_micrograph(real / "micrographcleaner_test" / "Ucsf_stack_1142_DW.mrc").data
-    panels = [panel(at_working_scale(ucsf, UCSF_BOX))]
+    panels = [panel(as_the_model_sees(ucsf, UCSF_BOX))]
     for name in EMPIAR_FRAMES[:2]:
-        panels.append(panel(at_working_scale(empiar_image(real, name), EMPIAR_BOXES[1])))
+        panels.append(panel(as_the_model_sees(empiar_image(real, name), EMPIAR_BOXES[1])))
     for name in HOLE_FINDER_FRAMES:
         image = read_image(real / "em_hole_finder" / "images" / f"{name}.jpg")
-        panels.append(panel(at_working_scale(image, HOLE_FINDER_BOXES[1])))
+        panels.append(panel(as_the_model_sees(image, HOLE_FINDER_BOXES[1])))
     return panels
 
 

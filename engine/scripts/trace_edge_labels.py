@@ -40,11 +40,16 @@ def fit_circle(points: list[tuple[float, float]]) -> tuple[float, float, float]:
     return cx, cy, float(np.sqrt(c + cx ** 2 + cy ** 2))
 
 
-def edge_labels(shape: tuple[int, int], points: list[tuple[float, float]]) -> np.ndarray:
-    """Index map: carbon beyond the fitted edge, good ice inside, the hole-side band and borders ignored."""
+def distance_beyond_edge(shape: tuple[int, int], points: list[tuple[float, float]]) -> np.ndarray:
+    """Signed distance (px) of every pixel from the circle fitted through the trace: > 0 on the carbon side."""
     cx, cy, radius = fit_circle(points)
     rows, cols = np.indices(shape)
-    beyond = np.hypot(cols - cx, rows - cy) - radius  # > 0: carbon side
+    return np.hypot(cols - cx, rows - cy) - radius
+
+
+def edge_labels(shape: tuple[int, int], points: list[tuple[float, float]]) -> np.ndarray:
+    """Index map: carbon beyond the fitted edge, good ice inside, the hole-side band and borders ignored."""
+    beyond = distance_beyond_edge(shape, points)
     labels = np.where(beyond > 0, CARBON, GOOD).astype(np.uint8)
     labels[(beyond > -HOLE_SIDE) & (beyond <= 0)] = IGNORE
     labels[:BORDER], labels[-BORDER:], labels[:, :BORDER], labels[:, -BORDER:] = IGNORE, IGNORE, IGNORE, IGNORE

@@ -12,6 +12,7 @@ from conftest import BOX, DISC, write_mrc
 from micrographcleaner.cli import main
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.legacy_cli import main as clean_mics
+from micrographcleaner.preprocessing import WORKING_SIDE
 from synthetic import disc_micrograph
 
 INSIDE = [(200, 300), (230, 280)]  # on the disc
@@ -279,8 +280,6 @@ def test_real_micrograph_and_relion_picks(shared_real, model_path, tmp_path):
 
 def test_simulate_defaults_lie_inside_the_working_range(tmp_path, capsys):
     """A default simulated micrograph is judged at the scale the bundled model works at, not below it."""
-    from micrographcleaner.preprocessing import WORKING_SIDE
-
     assert run("simulate", tmp_path, "--count", "1", "--quiet") == 0
     with mrcfile.open(tmp_path / "sim_000000.mrc") as mrc:
         shape = mrc.data.shape

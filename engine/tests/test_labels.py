@@ -157,9 +157,7 @@ def test_the_traced_edge_labels_are_what_the_script_draws(shared_real):
     expected = np.select([drawn == trace_edge_labels.CARBON, drawn == trace_edge_labels.IGNORE], [CARBON, IGNORE], 0)
     assert (codes == expected).all()
     assert 0.05 < (codes == CARBON).mean() < 0.15 and (codes[:100] == IGNORE).all()
-    cx, cy, radius = trace_edge_labels.fit_circle(trace_edge_labels.TRACES[image.stem])
-    rows, cols = np.indices(codes.shape)
-    beyond = np.hypot(cols - cx, rows - cy) - radius
+    beyond = trace_edge_labels.distance_beyond_edge(codes.shape, trace_edge_labels.TRACES[image.stem])
     inside_borders = np.zeros(codes.shape, bool)
     inside_borders[200:-200, 200:-200] = True
     rim = inside_borders & (beyond > 0) & (beyond < 40)  # the bright rim just beyond the trace
