@@ -8,8 +8,8 @@ Run it with this checkout's Scipion (after ``source scripts/env.sh``)::
     $SCIPION_PYTHON benchmarks/benchmark_protocol.py [--micrographs 100] [--batch 10]
 
 Both timings are wall-clock and include the engine's start-up (TensorFlow and the model) once.
-The micrographs (noise with dark discs, ~200 picks each) are written once per distinct image and
-linked under the other names, so the run does not need 6 GB of disk; every micrograph is still
+The micrographs (the engine's simulator at box 200, 200 random picks each) are drawn once per
+distinct image, in the engine's environment, and linked under the other names, so the run does not need 6 GB of disk; every micrograph is still
 read, preprocessed and predicted. Imports are not timed.
 """
 import argparse
@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-import mrcfile
 import numpy as np
 
 PROJECT = "MicrographCleanerBenchmark"
@@ -28,24 +27,31 @@ BOX = 200  # px
 DISTINCT = 10  # distinct images, linked under the other names
 
 
+def drawMicrographs(folder, count, size):
+    """The first ``count`` distinct micrographs ``mic_NNN.mrc``: simulated scenes 0, 1, ... of
+    ``size`` x ``size`` px at box ``BOX``, drawn by the engine's simulator in its own environment."""
+    from xmipp3_micrographcleaner import Plugin
+
+    code = ("from micrographcleaner.testing import simulated_micrograph, write_mrc\n"
+            "for index in range(%d):\n"
+            "    micrograph = simulated_micrograph(index, (%d, %d), %r)\n"
+            "    write_mrc(%r %% index, micrograph.image, %r)\n"
+            % (count, size, size, BOX, os.path.join(folder, "mic_%03d.mrc"), PIXEL_SIZE))
+    result = Plugin.runPython(code, check=False)
+    if result.returncode:
+        raise SystemExit("drawing the micrographs failed:\n%s" % result.stderr[-3000:])
+
+
 def writeMicrographs(folder, count, size, seed=0):
     """``count`` micrographs ``mic_NNN.mrc`` and their picks {name: [(x, y)]}."""
     os.makedirs(folder, exist_ok=True)
+    drawMicrographs(folder, min(count, DISTINCT), size)
     rng = np.random.default_rng(seed)
-    rows, cols = np.ogrid[:size, :size]
     picks = {}
     for index in range(count):
         name = "mic_%03d" % index
         path = os.path.join(folder, name + ".mrc")
-        if index < DISTINCT:
-            image = rng.normal(size=(size, size)).astype(np.float32)
-            for _ in range(3):
-                x, y, radius = rng.uniform(0, size, 2).tolist() + [rng.uniform(size / 20, size / 8)]
-                image[(cols - x) ** 2 + (rows - y) ** 2 <= radius ** 2] -= 2.0
-            with mrcfile.new(path, overwrite=True) as mrc:
-                mrc.set_data(image)
-                mrc.voxel_size = PIXEL_SIZE
-        elif not os.path.exists(path):
+        if index >= DISTINCT and not os.path.exists(path):
             os.symlink(os.path.basename(os.path.join(folder, "mic_%03d.mrc" % (index % DISTINCT))), path)
         picks[name] = [tuple(p) for p in rng.uniform(BOX, size - BOX, (200, 2)).astype(int).tolist()]
     return picks

@@ -30,7 +30,8 @@ for archive in "$WHEEL" "$WORK"/dist/*.tar.gz; do
     "$SCIPION_PYTHON" -c 'import sys, tarfile, zipfile
 path = sys.argv[1]
 names = zipfile.ZipFile(path).namelist() if path.endswith(".whl") else tarfile.open(path).getnames()
-wanted = ("engine/pyproject.toml", "micrographcleaner/models/default.keras", "micrographcleaner/batch.py")
+wanted = ("engine/pyproject.toml", "micrographcleaner/models/default.keras", "micrographcleaner/batch.py",
+          "micrographcleaner/contract.py")
 missing = [w for w in wanted if not any(n.endswith(w) for n in names)]
 sys.exit("%s lacks %s" % (path, missing) if missing else 0)' "$archive"
 done

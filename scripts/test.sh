@@ -15,6 +15,7 @@ VENV="${VENV:-.venv}"
 "$VENV/bin/python" -m pip install --quiet "./engine[test]"
 status=0
 (cd engine && "../$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider tests) || status=$?
+VENV="$VENV" bash scripts/docs.sh || status=$?  # the docs, warnings as errors
 "$SCIPION_PYTHON" -m pytest -q -rs -p no:cacheprovider -W ignore::DeprecationWarning \
     xmipp3_micrographcleaner/tests || status=$?
 bash scripts/test-package.sh || status=$?

@@ -2,8 +2,9 @@
 and score (and filter) particle coordinates against them.
 
 The network runs in an environment of its own, created by :meth:`Plugin.defineBinaries`, so that
-TensorFlow never shares a Python with Scipion; the protocol talks to it through the engine's
-``micrographcleaner batch`` command (a JSON manifest in, a JSON result out).
+TensorFlow never shares a Python with Scipion; the protocol talks to it through one
+``micrographcleaner worker`` per run (a JSON manifest in, a JSON result out per batch), whose
+vocabulary is the engine's contract (:data:`.constants.contract`).
 """
 import os
 import shlex

@@ -19,6 +19,8 @@ the right one); a mask is "flagged" where badness >= 0.5 (channel 0, any bad cla
         [--json OUT] [--record NAME]
 
 Prints the figures and, with ``--png``, writes the overlays (right box) side by side.
+``--real`` defaults to ``shared/data/real`` beside the checkout, or ``$MICROGRAPHCLEANER_SHARED_DATA/real``
+(``micrographcleaner.testing.shared_real``).
 """
 from __future__ import annotations
 
@@ -30,19 +32,20 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from micrographcleaner.classes import CLASS_CODES, IGNORE
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.evaluation import iou
 from micrographcleaner.images import read_mask, read_micrograph
-from micrographcleaner.labels import (CLASS_CODES, IGNORE, LabelSource, at_working_scale, labelled_bad, read_image,
-                                      read_labels)
+from micrographcleaner.labels import LabelSource, at_working_scale, labelled_bad, read_image, read_labels
 from micrographcleaner.model_files import load_model, record_metrics
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import area_resize
 from micrographcleaner.scoring import BAD_LEVEL, ScoringRule, flagged_fractions, score_coordinates
+from micrographcleaner.testing import shared_real
 from micrographcleaner.thumbnails import render
 
 HERE = Path(__file__).resolve().parent
-REAL = HERE.parents[2] / "shared" / "data" / "real"
+REAL = shared_real(HERE)  # None where none is found: then --real is required
 HOLE_FINDER_TEST = HERE.parent / "training_data" / "em_hole_finder_test.json"
 HOLE_FINDER_BOXES = (16, 32, 64)
 EMPIAR_SIDE = 1024
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: the bundled model")
     parser.add_argument("--tta", default="none", choices=["none", "flips", "d8"])
-    parser.add_argument("--real", type=Path, default=REAL)
+    parser.add_argument("--real", type=Path, default=REAL, required=REAL is None)
     parser.add_argument("--png", type=Path, help="write the overlays here")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--record", metavar="NAME", help="also store the figures in the model's card under NAME")

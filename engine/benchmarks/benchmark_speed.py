@@ -2,10 +2,11 @@
 
 For each micrograph size (1024x1024, 4096x4096, K3 5760x4092; box 200) it
 
-1. generates deterministic synthetic micrographs (noise, particles, dark blobs, carbon edges)
-   with their particle coordinates and bad-region truth, cached under results/cache/;
-2. builds the paper-size U-Net weights once (fixed seed, briefly trained on synthetic scenes;
-   make_weights.py) and saves them as our .keras and as the original's 256x256x1 .h5, also cached;
+1. draws deterministic simulated micrographs (``micrographcleaner.simulation``, at full size for
+   box 200) with their particle coordinates and bad-region truth, cached under results/cache/;
+2. builds the paper-size U-Net weights once (fixed seed, briefly trained by the engine's training
+   on simulated scenes; make_weights.py) and saves them as our .keras and as the original's
+   256x256x1 .h5, also cached;
 3. times our predict+score path per stage (run_ours.py): the same weights as .keras with --tta
    none and d8, the original's .h5 itself with --tta d8 (its tiles and legacy preprocessing), and
    the bundled model at its defaults; and the original (run_original.py, in its own venv). Each
@@ -36,18 +37,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import mrcfile
 import numpy as np
+from micrographcleaner.evaluation import iou
 from micrographcleaner.images import read_mask
 from micrographcleaner.preprocessing import area_resize
-
-from scenes import iou, random_scene, render
+from micrographcleaner.testing import simulated_micrograph, write_mrc
 
 BENCHMARKS = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS / "results"
 SIZES: dict[str, tuple[int, int]] = {"1k": (1024, 1024), "4k": (4096, 4096), "k3": (4092, 5760)}  # (rows, cols)
 BOX_SIZE = 200
-CACHE = RESULTS / "cache" / "v1"  # bump the version when scenes.py or make_weights.py change
+CACHE = RESULTS / "cache" / "v2"  # bump the version when the simulator or make_weights.py change
 BAD_LEVEL = 0.5
 ORIGINAL_PACKAGE = "micrograph-cleaner-em==1.0.2"
 # micrograph-cleaner-em's own requirements, with tensorflow-cpu instead of tensorflow[and-cuda]
@@ -138,26 +138,24 @@ def micrograph_paths(size: str, count: int) -> list[Path]:
     for index in range(count):
         path = folder / f"{size}_{index}.mrc"
         if not path.with_name(f"{path.stem}_scene.json").is_file():  # written last: the completion mark
-            generate_micrograph(path, SIZES[size], seed=[index, *SIZES[size]])
+            generate_micrograph(path, SIZES[size], seed=index)
         paths.append(path)
     return paths
 
 
-def generate_micrograph(path: Path, shape: tuple[int, int], seed: list[int]) -> None:
-    """Write a synthetic float32 micrograph and, beside it, its particles, truth and scene."""
+def generate_micrograph(path: Path, shape: tuple[int, int], seed: int) -> None:
+    """Write the simulator's micrograph ``seed`` (float32) and, beside it, its particles (picker
+    false positives included), bad-region truth and scene."""
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    scene = random_scene(shape[0], shape[1], BOX_SIZE, rng)
-    image, truth = render(scene, 1.0, rng)
+    micrograph = simulated_micrograph(seed, shape, BOX_SIZE)
+    truth = micrograph.labels > 0
     temporary = path.with_suffix(".tmp")
-    with mrcfile.new(temporary, overwrite=True) as mrc:
-        mrc.set_data(image)
-        mrc.voxel_size = 1.0
+    write_mrc(temporary, micrograph.image, pixel_size=micrograph.pixel_size)
     temporary.replace(path)
-    np.save(path.with_name(f"{path.stem}_particles.npy"), scene.particle_xy)
+    np.save(path.with_name(f"{path.stem}_particles.npy"), micrograph.particles)
     np.savez_compressed(path.with_name(f"{path.stem}_truth.npz"), truth=truth)
-    path.with_name(f"{path.stem}_scene.json").write_text(json.dumps(scene.to_dict()) + "\n")
-    print(f"  generated {path.name} ({shape[1]}x{shape[0]}, {len(scene.particles)} particles, "
+    path.with_name(f"{path.stem}_scene.json").write_text(json.dumps(micrograph.scene) + "\n")
+    print(f"  generated {path.name} ({shape[1]}x{shape[0]}, {len(micrograph.particles)} particles, "
           f"{truth.mean():.0%} bad) in {time.perf_counter() - started:.1f} s", flush=True)
 
 
@@ -370,7 +368,7 @@ def tables(results: dict[str, dict]) -> str:
          "(ours: network includes padding, tiling and stitching; original: network = its model.predict on 8 "
          "rotations x 256 px tiles, stitch = rotating, stitching and resizing the mask to full size):"),
         markdown(["size", "run", "import", "load", "first", "start-up", *STAGES, "total", "peak MiB"], stage_rows),
-        "Masks against the synthetic truth (mean IoU over the timed micrographs, at the working scale):",
+        "Masks against the simulated truth (mean IoU over the timed micrographs, at the working scale):",
         markdown(["size", "truth bad fraction", "IoU bundled", "IoU ours", "IoU ours d8", "IoU original"], iou_rows),
     ])
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from micrographcleaner.labels import CLASS_CODES, IGNORE, LabelSource, codes_at
+from micrographcleaner.classes import CLASS_CODES, CODES, IGNORE
+from micrographcleaner.labels import LabelSource, codes_at
 from micrographcleaner.preprocessing import WORKING_SIDE, area_resize, geometry_for, working_factor
-from micrographcleaner.simulation import CODES, draw_scene, render
+from micrographcleaner.simulation import draw_scene, render
 
 PATCH = 24
 BANDS = [(0.02, 0.08), (0.08, 0.16), (0.16, 0.3), (0.3, 0.5)]  # cycles per working px

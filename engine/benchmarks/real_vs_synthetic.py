@@ -16,10 +16,11 @@ from benchmark_real import EMPIAR_BOXES, EMPIAR_FRAMES, HOLE_FINDER_BOXES, REAL,
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from micrographcleaner.classes import CLASSES
 from micrographcleaner.images import read_micrograph
 from micrographcleaner.labels import read_image
 from micrographcleaner.preprocessing import WORKING_SIDE, normalise_and_squash, preprocess, working_factor
-from micrographcleaner.simulation import CLASSES, draw_scene, simulate
+from micrographcleaner.simulation import draw_scene, simulate
 from micrographcleaner.thumbnails import CLASS_COLOURS
 
 SIDE = 240  # every panel is cropped or padded to this working size
@@ -64,7 +65,7 @@ def real_panels(real: Path) -> list[Image.Image]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, default=REAL)
+    parser.add_argument("--real", type=Path, default=REAL, required=REAL is None)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "real_vs_synthetic.png")
     args = parser.parse_args()
     real_row = real_panels(args.real)

@@ -24,7 +24,7 @@ import numpy as np
 
 def job_for(micrograph: Path):
     """A Job for ``micrograph`` with its particle coordinates when they are on disk."""
-    from micrographcleaner.pipeline import Job
+    from micrographcleaner.options import Job
 
     coordinates = micrograph.with_name(f"{micrograph.stem}_particles.npy")
     return Job(micrograph, xy=np.load(coordinates) if coordinates.is_file() else None)
@@ -56,14 +56,16 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
+    from micrographcleaner.cleaner import Cleaner
     from micrographcleaner.devices import configure
-    from micrographcleaner.pipeline import Cleaner, CleaningOptions, build_cleaner
+    from micrographcleaner.options import CleaningOptions
+    from micrographcleaner.runner import ModelChoice, load_predictor
 
     configure(None)  # the CPU with all its cores, as `--gpus cpu` does (imports TensorFlow)
     imported = time.perf_counter() - started
     started = time.perf_counter()
-    cleaner = build_cleaner(args.model, CleaningOptions(box_size=args.box_size, output_dir=args.output_dir),
-                            augmentation=args.tta)
+    cleaner = Cleaner(load_predictor(ModelChoice(args.model, args.tta)),
+                      CleaningOptions(box_size=args.box_size, output_dir=args.output_dir))
     load = time.perf_counter() - started
     # the same loaded model, writing the warm-up's mask elsewhere
     warmup = clean(Cleaner(cleaner.predictor, CleaningOptions(args.box_size, args.output_dir / "warmup")),

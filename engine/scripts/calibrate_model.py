@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from micrographcleaner.calibration import fit
+from micrographcleaner.classes import IGNORE
 from micrographcleaner.evaluation import iou
-from micrographcleaner.labels import IGNORE, LabelSource, at_working_scale, labelled_bad
+from micrographcleaner.labels import LabelSource, at_working_scale, labelled_bad
 from micrographcleaner.model_files import load_model, update_card
 from micrographcleaner.prediction import Predictor
 

@@ -1,35 +1,31 @@
 import os
-import sys
 from pathlib import Path
 
-import mrcfile
-import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).parent))
 
-from synthetic import disc_micrograph, train_disc_model  # noqa: E402
+from micrographcleaner.testing import (  # noqa: E402
+    SHARED_DATA_VARIABLE,
+    disc_micrograph,
+    shared_real as find_shared_real,
+    train_disc_model,
+    write_mrc,
+)
 
 DISC = (200.0, 300.0, 90.0)  # x, y, radius of the dark disc in the standard test micrograph
 BOX = 32  # particle box in pixels: working scale is half the micrograph's
-# the shared real micrographs beside the repository (not in it): tests that need them skip without them
-SHARED_REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-
-
-def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 0.0) -> Path:
-    with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data(data)
-        mrc.voxel_size = voxel_size
-    return path
 
 
 @pytest.fixture(scope="session")
 def shared_real() -> Path:
-    if not SHARED_REAL.is_dir():
-        pytest.skip(f"{SHARED_REAL} is absent (real micrographs are not in the repository)")
-    return SHARED_REAL
+    """The shared real micrographs (not in the repository): tests that need them skip without them."""
+    found = find_shared_real(__file__)
+    if found is None:
+        pytest.skip(f"no shared real micrographs (not in the repository): put shared/data/real beside the "
+                    f"checkout or set {SHARED_DATA_VARIABLE}")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -60,4 +56,4 @@ def legacy_model_path(tmp_path_factory) -> Path:
 @pytest.fixture
 def disc_mrc(tmp_path) -> Path:
     image, _ = disc_micrograph((640, 640), [DISC], seed=5)
-    return write_mrc(tmp_path / "disc.mrc", image, voxel_size=1.5)
+    return write_mrc(tmp_path / "disc.mrc", image, pixel_size=1.5)

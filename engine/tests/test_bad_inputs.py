@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BOX, write_mrc
+from conftest import BOX
 from micrographcleaner.cli import main
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.legacy_cli import main as clean_mics
-from synthetic import disc_micrograph
+from micrographcleaner.testing import disc_micrograph, write_mrc
 
 SIDE = 192  # micrograph side in pixels: 96 working pixels at BOX
 
@@ -48,7 +48,7 @@ def case(function: Callable[[Path, Path], Case]) -> Callable[[Path, Path], Case]
 
 def _mic(path: Path, seed: int = 0, voxel: float = 1.5) -> Path:
     image, _ = disc_micrograph((SIDE, SIDE), [(60.0, 60.0, 30.0)], seed=seed)
-    return write_mrc(path, image, voxel_size=voxel)
+    return write_mrc(path, image, pixel_size=voxel)
 
 
 def _pos(path: Path, rows: list[str]) -> Path:

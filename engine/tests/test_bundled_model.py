@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from micrographcleaner.classes import CLASSES
 from micrographcleaner.evaluation import evaluate_folder
 from micrographcleaner.model_files import bundled_model_path, file_sha256, load_model
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import WORKING_SIDE
-from micrographcleaner.simulation import CLASSES, write_simulated
+from micrographcleaner.simulation import write_simulated
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # measured with model 2.3: real, at the right box: em_hole_finder held-out mIoU 0.698, EMPIAR-10017

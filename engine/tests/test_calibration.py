@@ -8,7 +8,7 @@ from micrographcleaner.calibration import Calibration, fit
 from micrographcleaner.model_files import load_model, update_card
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import preprocess
-from synthetic import disc_micrograph
+from micrographcleaner.testing import disc_micrograph
 from conftest import DISC
 
 

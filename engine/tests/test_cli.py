@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import BOX, DISC, write_mrc
+from conftest import BOX, DISC
 from micrographcleaner.cli import main
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.legacy_cli import main as clean_mics
 from micrographcleaner.preprocessing import WORKING_SIDE
-from synthetic import disc_micrograph
+from micrographcleaner.testing import disc_micrograph, write_mrc
 
 INSIDE = [(200, 300), (230, 280)]  # on the disc
 OUTSIDE = [(520, 120), (560, 560)]  # far from it
@@ -71,7 +71,7 @@ def test_a_model_with_a_working_range_sets_each_micrographs_scale(disc_mrc, mode
 def test_results_are_released_as_they_stream(command, disc_mrc, model_path, tmp_path, monkeypatch):
     """At most two results are alive at once (the one being consumed and the one being made): a run
     that kept its results would hold every badness map to its end, growing with the micrographs."""
-    from micrographcleaner.pipeline import Cleaner
+    from micrographcleaner.cleaner import Cleaner
 
     alive, most, finish = [], [0], Cleaner._finish
 

@@ -3,6 +3,7 @@ import shutil
 
 import numpy as np
 
+from micrographcleaner.classes import CLASSES
 from micrographcleaner.cli import main
 from micrographcleaner.evaluation import (
     evaluate_micrograph,
@@ -13,7 +14,7 @@ from micrographcleaner.evaluation import (
 )
 from micrographcleaner.model_files import ModelCard, load_model
 from micrographcleaner.prediction import Predictor
-from micrographcleaner.simulation import CLASSES, draw_scene, write_simulated
+from micrographcleaner.simulation import draw_scene, write_simulated
 
 
 class TruthPredictor(Predictor):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import write_mrc
+from micrographcleaner.testing import write_mrc
 from micrographcleaner.images import MicrographError, atomic_path, read_mask, read_micrograph, write_mask
 
 
@@ -13,7 +13,7 @@ from micrographcleaner.images import MicrographError, atomic_path, read_mask, re
                                         (np.float16, 12)])
 def test_reads_every_mrc_mode(tmp_path, dtype, mode):
     data = (np.arange(48).reshape(6, 8) % 17).astype(dtype)
-    path = write_mrc(tmp_path / "m.mrc", data, voxel_size=1.25)
+    path = write_mrc(tmp_path / "m.mrc", data, pixel_size=1.25)
     with mrcfile.open(path) as mrc:
         assert int(mrc.header.mode) == mode
     micrograph = read_micrograph(path)

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import write_mrc
+from micrographcleaner.testing import write_mrc
 from PIL import Image
 
-from micrographcleaner.labels import BAD, CLASS_CODES, IGNORE, LabelError, LabelSource, code_targets, read_labels
-from micrographcleaner.simulation import CLASSES
+from micrographcleaner.classes import BAD, CLASS_CODES, CLASSES, IGNORE
+from micrographcleaner.labels import LabelError, LabelSource, code_targets, read_labels
 
 CARBON, CONTAMINATION = CLASS_CODES["carbon"], CLASS_CODES["contamination"]
 

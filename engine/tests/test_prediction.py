@@ -5,9 +5,9 @@ import pytest
 
 from conftest import DISC
 from micrographcleaner.model_files import ModelFileError, load_model, save_model, ModelCard
-from micrographcleaner.prediction import Predictor, blending_window, tile_starts
+from micrographcleaner.prediction import Predictor, ScaleError, blending_window, tile_starts
 from micrographcleaner.preprocessing import preprocess
-from synthetic import disc_micrograph
+from micrographcleaner.testing import disc_micrograph
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,9 @@ def test_a_card_with_a_working_range_keeps_every_box_inside_it(loaded):
     for box in (10, 16, 30, 45, 90):
         working, _ = ranged.working_image(micrograph, box)
         assert 320 <= max(working.shape) <= 640
-    assert max(plain.working_image(micrograph, 10)[0].shape) == 1440  # the box rule alone: 900 / (10 / 16)
+    assert max(plain.working_image(micrograph, 20)[0].shape) == 720  # the box rule alone: 900 / (20 / 16)
+    with pytest.raises(ScaleError, match="900x700 px would be enlarged at box size 10"):
+        plain.working_image(micrograph, 10)  # 1440 px: the box rule alone would enlarge it
     assert ranged.working_image(micrograph, 30)[0].shape == plain.working_image(micrograph, 30)[0].shape
 
 

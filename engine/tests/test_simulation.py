@@ -2,12 +2,11 @@ import json
 
 import numpy as np
 
+from micrographcleaner.classes import CLASSES, CODES
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.images import read_mask, read_micrograph
 from micrographcleaner.preprocessing import area_resize
 from micrographcleaner.simulation import (
-    CLASSES,
-    CODES,
     draw_scene,
     render,
     simulate,

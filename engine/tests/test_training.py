@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from conftest import write_mrc
+from micrographcleaner.testing import write_mrc
 
+from micrographcleaner.classes import CLASSES, code_channels
 from micrographcleaner.cli import main
 from micrographcleaner.model_files import load_model
-from micrographcleaner.simulation import CLASSES, label_channels, simulate
+from micrographcleaner.simulation import simulate
 from micrographcleaner.training import augment, segmentation_loss
 
 TINY = ["--filters", "4", "8", "--steps-per-epoch", "2", "--batch-size", "2", "--tile", "64"]
@@ -94,7 +95,7 @@ def test_targets_and_augmentation_keep_image_and_labels_aligned():
     labels = np.zeros((32, 32), np.uint8)
     labels[:8, :4] = 1  # a carbon corner
     labels[20:24, 20:30] = 2
-    target = label_channels(labels)
+    target = code_channels(labels)
     assert target.shape == (32, 32, 1 + len(CLASSES))
     assert target[..., 0].sum() == 32 + 40 and target[..., 1].sum() == 32 and target[..., 2].sum() == 40
     raw = np.where(labels > 0, -5.0, 0.0) + np.random.default_rng(0).normal(0, 0.1, (32, 32))

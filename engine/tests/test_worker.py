@@ -22,7 +22,9 @@ def test_worker_runs_manifest_after_manifest(disc_mrc, model_path, tmp_path):
     worker = subprocess.run([sys.executable, "-m", "micrographcleaner", "worker"], input="\n".join(lines) + "\n",
                             capture_output=True, text=True, timeout=300)
     assert worker.returncode == 0, worker.stderr
-    assert [json.loads(line) for line in worker.stdout.splitlines()] == [{"status": 0}, {"status": 0}, {"status": 2}]
+    answers = [json.loads(line) for line in worker.stdout.splitlines()]
+    assert [answer["status"] for answer in answers] == [0, 0, 2]
+    assert answers[0]["error"] is None and answers[2]["error"].startswith("bad request 'not json'")
     assert "bad request 'not json'" in worker.stderr
     for request in requests:  # the same result files as 'micrographcleaner batch' writes
         result = json.loads(open(request["result"]).read())
@@ -38,5 +40,19 @@ def test_worker_answers_a_broken_manifest_and_goes_on(disc_mrc, model_path, tmp_
              for path in (broken, good)]
     worker = subprocess.run([sys.executable, "-m", "micrographcleaner", "worker"], input="\n".join(lines) + "\n",
                             capture_output=True, text=True, timeout=300)
-    assert [json.loads(line) for line in worker.stdout.splitlines()] == [{"status": 2}, {"status": 0}]
-    assert "the manifest has no 'output_dir'" in worker.stderr
+    answers = [json.loads(line) for line in worker.stdout.splitlines()]
+    assert [answer["status"] for answer in answers] == [2, 0]
+    assert answers[0]["error"] == f"{broken}: the manifest has no 'output_dir'" and answers[1]["error"] is None
+    assert "the manifest has no 'output_dir'" in worker.stderr  # the run's log says it too
+
+
+def test_a_manifest_of_another_version_is_refused(tmp_path, capsys):
+    from micrographcleaner.cli import main
+    from micrographcleaner.contract import EXIT_USAGE, MANIFEST_VERSION
+
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps({"version": MANIFEST_VERSION + 1, "output_dir": str(tmp_path / "out"), "box_size": BOX,
+                                "micrographs": []}))
+    assert main(["batch", str(path), "--result", str(tmp_path / "result.json")]) == EXIT_USAGE
+    assert f"manifest version {MANIFEST_VERSION + 1!r}, but this engine reads version" in capsys.readouterr().err
+    assert not (tmp_path / "result.json").exists()

@@ -2,7 +2,7 @@
 
 This module is the protocol's form, checks and reports, and its steps, which schedule the
 streaming work: the inputs are read by :mod:`.screen_inputs`, batches go to one engine worker per
-run (:mod:`.engine_worker`) and the outputs are registered by :mod:`.screen_outputs`.
+run (:mod:`.engine_client`) and the outputs are registered by :mod:`.screen_outputs`.
 
 Micrographs whose flagged area exceeds a maximum are rejected (``outputMicrographsRejected``), with
 their coordinates; without coordinates the protocol screens micrographs only. Coordinates are
@@ -27,16 +27,13 @@ from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
 from pyworkflow.protocol import params
 from pyworkflow.utils import Message
 
-from .. import Plugin
-from .engine_worker import EngineWorker
+from .. import attributes
+from .engine_client import EngineWorker
 from .screen_inputs import availableMicrographIds, loadCoordinates, loadMicrographs, unscheduledCoordinates
 from .screen_outputs import (COORDINATE_OUTPUTS, MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
                              OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED, ScreenOutputs)
-from ..constants import ANY_CLASS, MODEL_BUNDLED, TTA_CHOICES
+from ..constants import CRYSTALLINE_ICE, MISSING_MICROGRAPH, MODEL_BUNDLED, MOSTLY_BAD, contract, enginePackageDir
 
-MOSTLY_BAD = "micrograph mostly bad"
-CRYSTALLINE_ICE = "crystalline ice"
-MISSING_MICROGRAPH = "micrograph not found in the micrograph set"
 MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
 MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
 
@@ -127,7 +124,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                            "of this project (with its .json card beside it) can be used too.")
         form.addParam("modelFile", params.PathParam, condition="modelChoice!=%d" % MODEL_BUNDLED,
                       label="Model file", help="defaultModel.h5, or a .keras model with its card.")
-        form.addParam("tta", params.EnumParam, default=0, choices=TTA_CHOICES, label="Test-time augmentation",
+        form.addParam("tta", params.EnumParam, default=0, choices=list(contract.AUGMENTATIONS),
+                      label="Test-time augmentation",
                       help="none: one pass; flips: 4 passes averaged; d8: 8 passes (flips and "
                            "rotations). More passes give smoother masks at proportional cost.")
         form.addParam("networkBatchSize", params.IntParam, default=8, validators=[params.GE(1)],
@@ -209,7 +207,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         os.makedirs(batchDir, exist_ok=True)
         self._adoptMasks(micrographs.keys())
         manifest = self._manifest(micrographs, coordinates)
-        entries = self._runEngine(manifest, batchDir) if manifest["micrographs"] else []
+        entries = self._engineWorker().runBatch(manifest, batchDir) if manifest["micrographs"] else []
         entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
                     for micId in micIds if micId not in micrographs]
         for entry in entries:
@@ -237,7 +235,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
     def _minDistances(self):
         limits = parseClassDistances(self.classDistances.get() or "")
         if self.minDistance.get():
-            limits[ANY_CLASS] = self.minDistance.get()
+            limits[contract.ANY_CLASS] = self.minDistance.get()
         return limits
 
     def _manifest(self, micrographs, coordinates):
@@ -253,13 +251,13 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                 entry["coordinates"] = {"id": [c.getObjId() for c in coords], "x": [c.getX() * scale for c in coords],
                                         "y": [c.getY() * scale for c in coords]}
             entries.append(entry)
-        return {"output_dir": self._getExtraPath("micrographs"), "box_size": boxSize * scale,
-                "model": self._modelPath(), "threshold": threshold if threshold >= 0 else None,
-                "min_distance": self._minDistances(), "tta": TTA_CHOICES[self.tta.get()],
-                "gpus": ",".join(map(str, self.getGpuList())) if self.useGpu.get() else "cpu",
-                "threads": None, "batch_size": self.networkBatchSize.get(), "full_size": False,
-                "thumbnails": self.saveThumbnails.get(), "save_masks": self.saveMasks.get(),
-                "extra_downsampling": 1, "micrographs": entries}
+        # the contract's defaults (its version included) for what the form does not set
+        return dict(contract.MANIFEST_DEFAULTS, output_dir=self._getExtraPath("micrographs"), box_size=boxSize * scale,
+                    model=self._modelPath(), threshold=threshold if threshold >= 0 else None,
+                    min_distance=self._minDistances(), tta=contract.AUGMENTATIONS[self.tta.get()],
+                    gpus=",".join(map(str, self.getGpuList())) if self.useGpu.get() else "cpu",
+                    batch_size=self.networkBatchSize.get(), thumbnails=self.saveThumbnails.get(),
+                    save_masks=self.saveMasks.get(), micrographs=entries)
 
     def _adoptMasks(self, micIds):
         """Copies what the engine needs to reuse the masks of the *Reuse masks of* run (mask, label map,
@@ -270,8 +268,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         folder = self._getExtraPath("micrographs")
         os.makedirs(folder, exist_ok=True)
         for micId in micIds:
-            key = micrographKey(micId)
-            for name in (key + "_mask.mrc", key + "_classes.mrc", key + ".json"):
+            outputs = contract.micrograph_outputs(micrographKey(micId))
+            for name in (outputs[kind] for kind in contract.REUSABLE_OUTPUTS):
                 source = self.maskRun.get()._getExtraPath("micrographs", name)
                 if os.path.exists(source) and not os.path.exists(os.path.join(folder, name)):
                     shutil.copy2(source, folder)
@@ -282,37 +280,12 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                 self._worker = EngineWorker(self.getLogPaths()[1])
             return self._worker
 
-    def _runEngine(self, manifest, batchDir):
-        """Runs (or, after an interruption, reuses) one engine batch; returns its micrograph entries."""
-        manifestPath = os.path.join(batchDir, "manifest.json")
-        resultPath = os.path.join(batchDir, "result.json")
-        text = json.dumps(manifest, indent=1)
-        previous = open(manifestPath).read() if os.path.exists(manifestPath) else None
-        if previous != text or not os.path.exists(resultPath):
-            if os.path.exists(resultPath):
-                os.remove(resultPath)
-            with open(manifestPath, "w") as stream:
-                stream.write(text)
-            status = self._engineWorker().run(os.path.abspath(manifestPath), os.path.abspath(resultPath))
-            # Exit status 3 means some micrographs failed: the result still holds everyone.
-            if not os.path.exists(resultPath):
-                raise RuntimeError("micrographcleaner batch %s failed (status %d): %s"
-                                   % (manifestPath, status, self._engineError() or "see the log"))
-        with open(resultPath) as stream:
-            return json.load(stream)["micrographs"]
-
-    def _engineError(self):
-        """The engine's last error line in this run's log (it reports on stderr)."""
-        with open(self.getLogPaths()[1], errors="replace") as stream:
-            errors = [line.strip() for line in stream if "micrographcleaner batch: error:" in line]
-        return errors[-1] if errors else None
-
     def _rejection(self, entry):
         """Why a micrograph is rejected (failed, mostly bad, crystalline ice), or None."""
         summary = entry.get("summary") or {}
         fraction, ice, maxIce = summary.get("flagged_fraction"), summary.get("iciness"), self.maxIciness.get()
         if not entry["ok"] or fraction is None:
-            return "failed"
+            return contract.MICROGRAPH_FAILED
         if fraction > self.maxFlagged.get():
             return MOSTLY_BAD
         if maxIce is not None and ice is not None and ice > maxIce:
@@ -334,10 +307,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         """Class names from the model's card, known before anything is registered so that every
         output micrograph gets the same per-class attributes (a set's columns are fixed by its
         first item). A model without a card (the original's) has one class."""
-        if self.modelChoice.get() == MODEL_BUNDLED:
-            code = ("import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("
-                    "'micrographcleaner').origin).parent / 'models' / 'default.json')")
-            card = Plugin.runPython(code).stdout.strip().splitlines()[-1]
+        if self.modelChoice.get() == MODEL_BUNDLED:  # the environment is installed from this source
+            card = enginePackageDir().joinpath(*contract.BUNDLED_CARD)
         else:
             card = os.path.splitext(self._modelPath())[0] + ".json"
         if not os.path.exists(card):
@@ -420,15 +391,15 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             lines.append("%d coordinates: %d accepted (%.1f%%), %d rejected."
                          % (total, counts[OUTPUT_ACCEPTED], 100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1),
                             counts[OUTPUT_REJECTED]))
-        fractions = [mic._mcFlaggedFraction.get() for mic in micrographs if mic._mcFlaggedFraction.get() is not None]
+        fractions = attributes.values(micrographs, attributes.FLAGGED_FRACTION)
         if fractions:
             lines.append("Flagged bad: %.1f%% of the micrograph area on average, up to %.1f%%."
                          % (100 * sum(fractions) / len(fractions), 100 * max(fractions)))
-        ice = [mic._mcIciness.get() for mic in micrographs if mic._mcIciness.get() is not None]
+        ice = attributes.values(micrographs, attributes.ICINESS)
         if ice:
             lines.append("Iciness (vitreous ice < 1): %.2f on average, up to %.2f (%d micrographs measured)."
                          % (sum(ice) / len(ice), max(ice), len(ice)))
-        failed = [mic._mcError.get() for mic in micrographs if mic._mcError.get()]
+        failed = [error for error in attributes.values(micrographs, attributes.ERROR) if error]
         if failed:
             lines.append("%d micrographs failed (their coordinates are rejected): %s"
                          % (len(failed), "; ".join(failed)))

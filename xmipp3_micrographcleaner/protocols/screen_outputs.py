@@ -13,6 +13,8 @@ from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, Integer, Set, String
 import pyworkflow.utils as pwutils
 
+from .. import attributes
+from ..constants import contract
 from .screen_inputs import reopen
 
 OUTPUT_ACCEPTED = "outputCoordinates"
@@ -118,8 +120,10 @@ class ScreenOutputs:
             micOutput = outputs[OUTPUT_MICROGRAPHS_REJECTED if entry["rejection"] else OUTPUT_MICROGRAPHS]
             if micId in doneMicrographs:  # the same mask, so the same decision as before
                 mic = micOutput[micId].clone()
-                mic._mcAccepted.set(mic._mcAccepted.get() + added[OUTPUT_ACCEPTED])
-                mic._mcRejected.set(mic._mcRejected.get() + added[OUTPUT_REJECTED])
+                for attribute, name in ((attributes.ACCEPTED_COUNT, OUTPUT_ACCEPTED),
+                                        (attributes.REJECTED_COUNT, OUTPUT_REJECTED)):
+                    count = getattr(mic, attribute)
+                    count.set(count.get() + added[name])
                 micOutput.update(mic)
             elif micId in micrographs:
                 micOutput.append(self._annotatedMicrograph(micrographs[micId], entry, counts))
@@ -135,27 +139,31 @@ class ScreenOutputs:
             i = index.get(coord.getObjId())
             scored = i is not None and "goodness" in scores
             distance = scores["distance"][i] if scored else None
-            coord._xmipp_goodRegionScore = Float(scores["goodness"][i] if scored else None)
+            setattr(coord, attributes.GOODNESS, Float(scores["goodness"][i] if scored else None))
             # null distance from a processed micrograph: no bad region at all
-            coord._mcDistanceToBad = Float(math.inf if scored and distance is None and entry["ok"] else distance)
+            setattr(coord, attributes.DISTANCE_TO_BAD,
+                    Float(math.inf if scored and distance is None and entry["ok"] else distance))
             if not scored:
-                reason = "micrograph failed: %s" % failure
+                reason = contract.micrograph_failed(failure)
             else:  # a failed micrograph's coordinates keep the engine's reason
                 reason = entry["rejection"] if entry["rejection"] and entry["ok"] else scores["reason"][i]
-            coord._mcReason = String(reason)
+            setattr(coord, attributes.REASON, String(reason))
             yield coord, bool(scored and scores["accepted"][i] and not entry["rejection"])
 
     def _annotatedMicrograph(self, mic, entry, counts):
         summary = entry.get("summary") or {}
-        mic._mcFlaggedFraction = Float(summary.get("flagged_fraction"))
-        mic._mcIciness = Float(summary.get("iciness"))  # None where the pixel size is too coarse
-        for name in self._protocol.getClassNames():
-            setattr(mic, "_mcFlaggedFraction_%s" % name, Float((summary.get("class_fractions") or {}).get(name)))
-        mic._mcMaskFile = String(entry.get("mask") or "")
-        mic._mcThumbnail = String(entry.get("thumbnail") or "")
-        mic._mcAccepted = Integer(counts[OUTPUT_ACCEPTED])
-        mic._mcRejected = Integer(counts[OUTPUT_REJECTED])
-        mic._mcError = String(entry.get("error") or "")
+        classFractions = summary.get("class_fractions") or {}
+        annotations = {attributes.FLAGGED_FRACTION: Float(summary.get("flagged_fraction")),
+                       attributes.ICINESS: Float(summary.get("iciness")),  # None where the pixel size is too coarse
+                       **{attributes.classFractionAttribute(name): Float(classFractions.get(name))
+                          for name in self._protocol.getClassNames()},
+                       attributes.MASK_FILE: String(entry.get("mask") or ""),
+                       attributes.THUMBNAIL: String(entry.get("thumbnail") or ""),
+                       attributes.ACCEPTED_COUNT: Integer(counts[OUTPUT_ACCEPTED]),
+                       attributes.REJECTED_COUNT: Integer(counts[OUTPUT_REJECTED]),
+                       attributes.ERROR: String(entry.get("error") or "")}
+        for name, annotation in annotations.items():
+            setattr(mic, name, annotation)
         return mic
 
     def close(self):

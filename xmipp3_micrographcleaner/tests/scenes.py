@@ -1,68 +1,52 @@
 """Micrographs with known bad regions (dark discs on noise) and picks on and off them, for tests.
 
 Each scene is written as a real MRC file; its picks carry their ground truth ("good" on clean
-ice, "bad" on a disc), so the protocol's decisions can be checked against it. The tiny disc
-model used with them is trained by the engine's own test helper, inside the plugin's environment.
+ice, "bad" on a disc), so the protocol's decisions can be checked against it. Scenes, MRC files
+and the tiny disc model used with them come from the engine's own test helpers
+(``micrographcleaner.testing``), run in the plugin's engine environment: these tests need no checkout.
 """
+import json
 import os
 import re
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 
 from .. import Plugin
 
-SHAPE = (512, 512)
 BOX = 32  # particle box (px): the network works at half the micrograph's size
 PIXEL_SIZE = 1.5
-ENGINE_TESTS = Path(__file__).resolve().parents[2] / "engine" / "tests"
+
+
+def engine_python(code, what):
+    """Runs ``code`` in the engine's environment; returns its stdout (raises, with its stderr, if it fails)."""
+    result = Plugin.runPython(code, check=False)
+    if result.returncode:
+        raise RuntimeError("%s failed:\n%s" % (what, result.stderr[-3000:]))
+    return result.stdout
 
 
 def write_mrc(path, data, pixel_size=PIXEL_SIZE):
-    with mrcfile.new(str(path), overwrite=True) as mrc:
-        mrc.set_data(np.asarray(data, dtype=np.float32))
-        mrc.voxel_size = pixel_size
+    """Writes ``data`` (float32) with the engine's MRC writer; the pixels travel in a .npy file beside it."""
+    pixels = "%s.npy" % path
+    np.save(pixels, np.asarray(data, dtype=np.float32))
+    try:
+        engine_python("import numpy; from micrographcleaner.testing import write_mrc; write_mrc(%r, numpy.load(%r), %r)"
+                      % (str(path), pixels, pixel_size), "writing %s" % path)
+    finally:
+        os.remove(pixels)
     return path
-
-
-def scene(seed, clean=False):
-    """Noise with one or two dark discs (none if ``clean``); returns the image and picks [(x, y, 'good'|'bad')]."""
-    rng = np.random.default_rng(seed)
-    image = rng.normal(size=SHAPE).astype(np.float32)
-    rows, cols = np.mgrid[:SHAPE[0], :SHAPE[1]]
-    discs = [(rng.uniform(130, 380), rng.uniform(130, 380), rng.uniform(60, 85))]
-    if rng.random() < 0.5:
-        discs.append((rng.choice([70.0, 440.0]), rng.choice([70.0, 440.0]), 45.0))
-    if clean:
-        discs = []
-    for x, y, radius in discs:
-        image[(cols - x) ** 2 + (rows - y) ** 2 <= radius ** 2] -= 3.0
-    picks = []
-    for x, y, radius in discs[:1]:  # bad picks well inside the main disc
-        for angle in rng.uniform(0, 2 * np.pi, 3):
-            reach = rng.uniform(0, radius - 25)
-            picks.append((int(x + reach * np.cos(angle)), int(y + reach * np.sin(angle)), "bad"))
-    while sum(label == "good" for *_, label in picks) < 6:  # good picks far from every disc
-        x, y = rng.uniform(24, SHAPE[1] - 24), rng.uniform(24, SHAPE[0] - 24)
-        if all(np.hypot(x - dx, y - dy) > radius + 45 for dx, dy, radius in discs):
-            picks.append((int(x), int(y), "good"))
-    return image, picks
 
 
 def write_scenes(folder, names, seed=0, downsample=1, clean=()):
     """One scene per name (``<name>.mrc``; without discs for names in ``clean``), optionally binned;
-    picks are in the written pixels."""
-    os.makedirs(folder, exist_ok=True)
-    truth = {}
-    for index, name in enumerate(names):
-        image, picks = scene(seed * 100 + index, name in clean)
-        if downsample > 1:
-            image = image.reshape(SHAPE[0] // downsample, downsample, SHAPE[1] // downsample, downsample).mean((1, 3))
-            picks = [(x // downsample, y // downsample, label) for x, y, label in picks]
-        write_mrc(os.path.join(folder, name + ".mrc"), image, PIXEL_SIZE * downsample)
-        truth[name] = picks
-    return truth
+    returns {name: [(x, y, 'good'|'bad')]}, in the written pixels. One engine call writes them all
+    and prints the picks as JSON on its last line."""
+    code = ("import json; from micrographcleaner.testing import write_scenes; "
+            "print(json.dumps(write_scenes(%r, %r, %r, %r, %r, %r)))"
+            % (str(folder), list(names), seed, downsample, list(clean), PIXEL_SIZE))
+    truth = json.loads(engine_python(code, "writing the scenes").splitlines()[-1])
+    return {name: [tuple(pick) for pick in picks] for name, picks in truth.items()}
 
 
 def plain(name):
@@ -119,11 +103,8 @@ def tiny_model(folder, outputs=1):
     path = Path(folder) / ("discs%d.keras" % outputs)
     if not path.exists():
         os.makedirs(folder, exist_ok=True)
-        code = ("import sys; from pathlib import Path; sys.path.insert(0, %r); from synthetic import "
-                "train_disc_model; train_disc_model(Path(%r), n_outputs=%d)" % (str(ENGINE_TESTS), str(path), outputs))
-        result = Plugin.runPython(code, check=False)
-        if result.returncode:
-            raise RuntimeError("training the tiny model failed:\n%s" % result.stderr[-3000:])
+        engine_python("from micrographcleaner.testing import train_disc_model; train_disc_model(%r, n_outputs=%d)"
+                      % (str(path), outputs), "training the tiny model")
     return str(path)
 
 

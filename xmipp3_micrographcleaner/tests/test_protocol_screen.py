@@ -18,14 +18,18 @@ from pwem.protocols import ProtCreateStreamData, ProtImportCoordinates, ProtImpo
 from pyworkflow.tests import BaseTest, setupTestProject
 
 from .. import Plugin, demo
-from ..constants import MODEL_BUNDLED, MODEL_FILE
+from ..attributes import (ACCEPTED_COUNT, DISTANCE_TO_BAD, ERROR, FLAGGED_FRACTION, GOODNESS, ICINESS, MASK_FILE,
+                          REASON, REJECTED_COUNT, THUMBNAIL, classFractionAttribute)
+from ..constants import CRYSTALLINE_ICE, MODEL_BUNDLED, MODEL_FILE, MOSTLY_BAD, contract
 from ..protocols import ProtDeepMicrographScreen
-from ..protocols.engine_worker import EngineWorker
-from ..protocols.protocol_deep_micrograph_screen import CRYSTALLINE_ICE, MOSTLY_BAD
+from ..protocols.engine_client import Answer, EngineWorker
 from ..protocols.screen_outputs import OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED
 from . import scenes
 
-FAILED = "micrograph failed"
+
+def stored(item, name):
+    """The value of an attribute the screen stores on its output items (an error when it is missing)."""
+    return getattr(item, name).get()
 
 
 class ScreenTestBase(BaseTest):
@@ -136,13 +140,13 @@ class ScreenTestBase(BaseTest):
         self.assertEqual(set(found), set(expected), "accepted + rejected must be exactly the input")
         for key, label in expected.items():
             accepted, coord = found[key]
-            score = coord._xmipp_goodRegionScore.get()
+            score = stored(coord, GOODNESS)
             self.assertTrue(0 <= score <= 1, "score %s out of range" % score)
             self.assertEqual(accepted, label == "good", "%s pick %s scored %.3f (%s)"
-                             % (label, key, score, coord._mcReason.get()))
-            self.assertEqual(coord._mcReason.get() == "accepted", accepted)
+                             % (label, key, score, stored(coord, REASON)))
+            self.assertEqual(stored(coord, REASON) == contract.ACCEPTED, accepted)
             if label == "good":
-                self.assertGreater(coord._mcDistanceToBad.get(), 0)
+                self.assertGreater(stored(coord, DISTANCE_TO_BAD), 0)
 
     def assertMicrographOutputs(self, protocol, count, flagged=(0, 0.5)):
         """Every micrograph registered once (accepted or rejected), with a mask, a thumbnail and a
@@ -155,10 +159,10 @@ class ScreenTestBase(BaseTest):
         for name in (OUTPUT_MICROGRAPHS, OUTPUT_MICROGRAPHS_REJECTED):
             self.assertTrue(getattr(protocol, name).isStreamClosed())
         for mic in micrographs:
-            if mic._mcError.get():
+            if stored(mic, ERROR):
                 continue
-            self.assertTrue(flagged[0] < mic._mcFlaggedFraction.get() < flagged[1], mic._mcFlaggedFraction.get())
-            for attribute in ("_mcMaskFile", "_mcThumbnail"):
+            self.assertTrue(flagged[0] < stored(mic, FLAGGED_FRACTION) < flagged[1], stored(mic, FLAGGED_FRACTION))
+            for attribute in (MASK_FILE, THUMBNAIL):
                 path = os.path.join(self.proj.getPath(), getattr(mic, attribute).get())
                 self.assertTrue(os.path.isfile(path), "%s %s missing" % (attribute, path))
         return micrographs
@@ -180,7 +184,7 @@ class TestScreen(ScreenTestBase):
         self.assertFalse(glob.glob(os.path.join(self.proj.getPath(), "**", "pwned*"), recursive=True)
                          or os.path.exists("pwned.mrc"), "a file name ran as a shell command")
         for mic in micrographs:
-            self.assertEqual(mic._mcAccepted.get() + mic._mcRejected.get(),
+            self.assertEqual(stored(mic, ACCEPTED_COUNT) + stored(mic, REJECTED_COUNT),
                              len(list(self.coords.outputCoordinates.iterCoordinates(mic.getObjId()))))
         summary = "\n".join(protocol.summary())
         self.assertIn("%d micrographs" % len(self.truth), summary)
@@ -208,14 +212,14 @@ class TestScreen(ScreenTestBase):
         for (micId, x, y), (accepted, coord) in found.items():
             if micId == brokenId:
                 self.assertFalse(accepted)
-                self.assertTrue(coord._mcReason.get().startswith(FAILED), coord._mcReason.get())
-                self.assertIn("constant image", coord._mcReason.get())
-                self.assertIsNone(coord._xmipp_goodRegionScore.get())
+                self.assertTrue(stored(coord, REASON).startswith(contract.MICROGRAPH_FAILED), stored(coord, REASON))
+                self.assertIn("constant image", stored(coord, REASON))
+                self.assertIsNone(stored(coord, GOODNESS))
             else:
-                self.assertEqual(accepted, expected[(micId, x, y)] == "good", coord._mcReason.get())
+                self.assertEqual(accepted, expected[(micId, x, y)] == "good", stored(coord, REASON))
         for mic in self.assertMicrographOutputs(protocol, 3):
             if mic.getObjId() != brokenId:
-                self.assertGreater(mic._mcFlaggedFraction_class1.get(), 0)
+                self.assertGreater(stored(mic, classFractionAttribute("class1")), 0)
         summary = "\n".join(protocol.summary())
         self.assertIn("1 micrographs failed", summary)
         self.assertIn("aa_broken.mrc", summary)
@@ -228,7 +232,7 @@ class TestScreen(ScreenTestBase):
         self.proj.launchProtocol(protocol, wait=True)
         self.assertTrue(protocol.isFailed())
         self.assertIn("notamodel.keras", protocol.getErrorMessage())
-        self.assertIn("micrographcleaner batch: error:", protocol.getErrorMessage())
+        self.assertIn("failed (status %d)" % contract.EXIT_USAGE, protocol.getErrorMessage())
 
     def test_coordinates_at_another_sampling(self):
         """Picks made on 2x binned micrographs (same names, so same ids), screened on the full-size ones."""
@@ -299,10 +303,10 @@ class TestMicrographScreening(ScreenTestBase):
         self.assertEqual(len(found), self.coords.outputCoordinates.getSize())
         for (micId, x, y), (accepted, coord) in found.items():
             if micId in self.cleanId:
-                self.assertTrue(accepted, coord._mcReason.get())
+                self.assertTrue(accepted, stored(coord, REASON))
             else:
                 self.assertFalse(accepted)
-                self.assertEqual(coord._mcReason.get(), MOSTLY_BAD)
+                self.assertEqual(stored(coord, REASON), MOSTLY_BAD)
         self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
         self.assertIn("2 rejected", "\n".join(protocol.summary()))
 
@@ -313,10 +317,10 @@ class TestMicrographScreening(ScreenTestBase):
         micrographs = self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
         rejected = self.decisions(protocol)[OUTPUT_MICROGRAPHS_REJECTED]
         for mic in micrographs:
-            self.assertEqual(mic.getObjId() in rejected, mic._mcIciness.get() > 0.5, mic._mcIciness.get())
+            self.assertEqual(mic.getObjId() in rejected, stored(mic, ICINESS) > 0.5, stored(mic, ICINESS))
         clean, = [mic for mic in micrographs if mic.getObjId() in self.cleanId]
-        self.assertTrue(0.8 < clean._mcIciness.get() < 1.2, clean._mcIciness.get())
-        reasons = {coord._mcReason.get() for (micId, _, _), (_, coord) in self.outputCoordinates(protocol).items()
+        self.assertTrue(0.8 < stored(clean, ICINESS) < 1.2, stored(clean, ICINESS))
+        reasons = {stored(coord, REASON) for (micId, _, _), (_, coord) in self.outputCoordinates(protocol).items()
                    if micId in self.cleanId}
         self.assertEqual(reasons, {CRYSTALLINE_ICE})
         self.assertIn("Iciness", "\n".join(protocol.summary()))
@@ -332,13 +336,13 @@ class TestMicrographScreening(ScreenTestBase):
         self.assertFalse(hasattr(protocol, OUTPUT_ACCEPTED) or hasattr(protocol, OUTPUT_REJECTED))
         masks = {}
         for mic in self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5)):
-            self.assertEqual(mic._mcAccepted.get() + mic._mcRejected.get(), 0)
-            masks[mic.getObjId()] = os.stat(os.path.join(self.proj.getPath(), mic._mcMaskFile.get())).st_mtime_ns
+            self.assertEqual(stored(mic, ACCEPTED_COUNT) + stored(mic, REJECTED_COUNT), 0)
+            masks[mic.getObjId()] = os.stat(os.path.join(self.proj.getPath(), stored(mic, MASK_FILE))).st_mtime_ns
 
         later = self.screen(self.coords.outputCoordinates, maskRun=protocol)
         self.assertMatchesTruth(later, self.mics.outputMicrographs, self.truth)
         for mic in self.assertMicrographOutputs(later, 3, flagged=(-0.01, 0.5)):
-            path = os.path.join(self.proj.getPath(), mic._mcMaskFile.get())
+            path = os.path.join(self.proj.getPath(), stored(mic, MASK_FILE))
             self.assertEqual(os.stat(path).st_mtime_ns, masks[mic.getObjId()], "predicted again: %s" % path)
 
 
@@ -366,7 +370,7 @@ class TestLatePicks(ScreenTestBase):
         micrographs = {m.getObjId(): m.clone() for m in getattr(protocol, OUTPUT_MICROGRAPHS)}
         self.assertEqual(len(micrographs), 3)
         lateA = micrographs[micIds["late_a"]]
-        self.assertEqual(lateA._mcAccepted.get() + lateA._mcRejected.get(), len(truth["late_a"]))
+        self.assertEqual(stored(lateA, ACCEPTED_COUNT) + stored(lateA, REJECTED_COUNT), len(truth["late_a"]))
         with open(protocol._getExtraPath("micrographs", "mic%06d.json" % micIds["late_a"])) as stream:
             drawn = json.load(stream)["coordinates"]["total"]
         self.assertEqual(drawn, len(truth["late_a"]), "the last batch's thumbnail should show every pick")
@@ -438,7 +442,7 @@ class TestEngineWorker(ScreenTestBase):
             paths = [os.path.join(folder, "%s.%s.json" % (name, kind)) for kind in ("manifest", "result")]
             with open(paths[0], "w") as stream:
                 json.dump(manifest, stream)
-            self.assertEqual(worker.run(*paths), 0)
+            self.assertEqual(worker.run(*paths), Answer(contract.EXIT_OK, None))
             with open(paths[1]) as stream:
                 self.assertTrue(json.load(stream)["micrographs"][0]["ok"])
             pids.append(worker.pid)

@@ -15,11 +15,13 @@ from PIL import Image
 from pwem.objects import SetOfMicrographs
 from pyworkflow.project import Manager
 
+from ..attributes import DISTANCE_TO_BAD, GOODNESS, REASON
+from ..constants import contract
 from ..viewers import MicrographCleanerViewer, figures
 from ..viewers.viewer_screen import debianPackage, missingQtLibraries
 from ..viewers.results import sortedMicrographs
 from . import scenes
-from .test_protocol_screen import ScreenTestBase
+from .test_protocol_screen import ScreenTestBase, stored
 
 THRESHOLD = 0.5
 BROKEN = "zz_broken"
@@ -71,8 +73,8 @@ class TestViewer(ScreenTestBase):
         self.assertEqual(histogram.lines[0].get_xdata()[0], THRESHOLD)
         text = counts.texts[0].get_text()
         for line in ("coordinates: %d" % self.total, "accepted: %d" % self.good,
-                     "rejected: %d" % (self.bad + self.unscored), "low goodness: %d" % self.bad,
-                     "micrograph failed: %d" % self.unscored, "not scored: %d" % self.unscored):
+                     "rejected: %d" % (self.bad + self.unscored), "%s: %d" % (contract.LOW_GOODNESS, self.bad),
+                     "%s: %d" % (contract.MICROGRAPH_FAILED, self.unscored), "not scored: %d" % self.unscored):
             self.assertIn(line, text)
 
     def test_threshold_explorer_registers_what_it_counts(self):
@@ -99,9 +101,9 @@ class TestViewer(ScreenTestBase):
         self.assertEqual(subset.getSize(), self.good + self.bad, "threshold 0 keeps every scored pick")
         self.assertEqual(subset.getBoxSize(), self.coords.outputCoordinates.getBoxSize())
         for coord in subset:
-            self.assertGreaterEqual(coord._xmipp_goodRegionScore.get(), 0)
-            self.assertIsNotNone(coord._mcDistanceToBad.get())
-            self.assertEqual(coord._mcReason.get(), "accepted")
+            self.assertGreaterEqual(stored(coord, GOODNESS), 0)
+            self.assertIsNotNone(stored(coord, DISTANCE_TO_BAD))
+            self.assertEqual(stored(coord, REASON), contract.ACCEPTED)
 
         self.viewer.exploreThreshold.set(THRESHOLD)
         self.viewer.exploreDistance.set(1e6)  # farther than any micrograph: nothing is kept

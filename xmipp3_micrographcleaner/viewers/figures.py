@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib.image import imread
 from matplotlib.lines import Line2D
 
+from ..constants import contract
+
 ACCEPTED_COLOUR = "#2ca02c"
 REJECTED_COLOUR = "#d62728"
 RUN_COLOUR = "#444444"
@@ -21,7 +23,7 @@ BINS = np.linspace(0.0, 1.0, 51)
 
 def reasonCounts(reasons, accepted):
     """Rejections by reason; a failed micrograph's many messages count as one reason."""
-    return Counter("micrograph failed" if reason.startswith("micrograph failed") else reason
+    return Counter(contract.MICROGRAPH_FAILED if reason.startswith(contract.MICROGRAPH_FAILED) else reason
                    for reason, keep in zip(reasons, accepted) if not keep)
 
 

@@ -14,12 +14,11 @@ import numpy as np
 from pwem.objects import Micrograph, SetOfCoordinates, SetOfMicrographs
 from pyworkflow.object import Float, String
 
+from .. import attributes
+from ..attributes import value
+from ..constants import contract
 from ..protocols.screen_outputs import MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED
 
-# Reasons (the engine's words) that a new threshold or distance may overturn; any other rejection
-# (off the micrograph, failed micrograph, a per-class distance rule of the run) stays a rejection.
-REDECIDABLE_REASONS = ("accepted", "low goodness", "near bad region")
-ACCEPTED_REASON = "accepted"
 SUBSET_PREFIX = "outputCoordinates_t"
 
 
@@ -105,12 +104,6 @@ def keptBy(scores, distances, redecidable, threshold, minDistance=0.0):
     return keep
 
 
-def _value(item, name, default=None):
-    attribute = getattr(item, name, None)
-    value = None if attribute is None else attribute.get()
-    return default if value is None else value
-
-
 def _absolute(projectPath, path):
     return os.path.join(projectPath, path) if path else ""
 
@@ -127,13 +120,13 @@ def readCoordinates(protocol):
     """Arrays over both coordinate outputs (accepted first)."""
     scores, distances, accepted, reasons = [], [], [], []
     for coord, isAccepted in _iterCoordinates(protocol):
-        scores.append(_value(coord, "_xmipp_goodRegionScore", math.nan))
-        distances.append(_value(coord, "_mcDistanceToBad", math.nan))
+        scores.append(value(coord, attributes.GOODNESS, math.nan))
+        distances.append(value(coord, attributes.DISTANCE_TO_BAD, math.nan))
         accepted.append(isAccepted)
-        reasons.append(_value(coord, "_mcReason", ""))
+        reasons.append(value(coord, attributes.REASON, ""))
     arrays = {"scores": np.array(scores, dtype=float), "distances": np.array(distances, dtype=float),
               "accepted": np.array(accepted, dtype=bool),
-              "redecidable": np.array([reason in REDECIDABLE_REASONS for reason in reasons], dtype=bool)}
+              "redecidable": np.array([reason in contract.REDECIDABLE_REASONS for reason in reasons], dtype=bool)}
     return arrays, reasons
 
 
@@ -151,12 +144,12 @@ def readMicrographs(protocol, projectPath, classes):
 def _micrographRecord(mic, projectPath, classes, rejected):
     return MicrographResult(
         micId=mic.getObjId(), name=os.path.basename(mic.getFileName() or ""),
-        flagged=_value(mic, "_mcFlaggedFraction", math.nan),
-        classFractions={name: _value(mic, "_mcFlaggedFraction_%s" % name, math.nan) for name in classes},
-        accepted=_value(mic, "_mcAccepted", 0), rejected=_value(mic, "_mcRejected", 0),
-        thumbnail=_absolute(projectPath, _value(mic, "_mcThumbnail", "")),
-        mask=_absolute(projectPath, _value(mic, "_mcMaskFile", "")), error=_value(mic, "_mcError", ""),
-        micrographRejected=rejected, iciness=_value(mic, "_mcIciness", math.nan))
+        flagged=value(mic, attributes.FLAGGED_FRACTION, math.nan),
+        classFractions={name: value(mic, attributes.classFractionAttribute(name), math.nan) for name in classes},
+        accepted=value(mic, attributes.ACCEPTED_COUNT, 0), rejected=value(mic, attributes.REJECTED_COUNT, 0),
+        thumbnail=_absolute(projectPath, value(mic, attributes.THUMBNAIL, "")),
+        mask=_absolute(projectPath, value(mic, attributes.MASK_FILE, "")), error=value(mic, attributes.ERROR, ""),
+        micrographRejected=rejected, iciness=value(mic, attributes.ICINESS, math.nan))
 
 
 def loadResults(protocol, projectPath):
@@ -194,7 +187,7 @@ def registerCoordinates(project, protocol, threshold, minDistance=0.0):
     keep = iter(keptBy(arrays["scores"], arrays["distances"], arrays["redecidable"], threshold, minDistance))
     for coord, _ in _iterCoordinates(protocol):  # the order readCoordinates read them in
         if next(keep):
-            coord._mcReason = String(ACCEPTED_REASON)
+            setattr(coord, attributes.REASON, String(contract.ACCEPTED))
             subset.append(coord)
     subset.write()
     protocol._defineOutputs(**{name: subset})
@@ -238,7 +231,7 @@ def maskSet(results, path, samplingRate):
         mask = Micrograph(location=displayMask(record.mask, os.path.join(folder, os.path.basename(record.mask))))
         mask.setObjId(record.micId)
         mask.setMicName(record.name)
-        mask._mcFlaggedFraction = Float(record.flagged)
+        setattr(mask, attributes.FLAGGED_FRACTION, Float(record.flagged))
         masks.append(mask)
     masks.write()
     return masks

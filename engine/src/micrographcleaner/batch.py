@@ -5,11 +5,10 @@ micrographs of a batch (ids, paths, pixel sizes, coordinates in micrograph pixel
 runs ``micrographcleaner batch MANIFEST --result RESULT`` and reads back, per micrograph, the mask,
 thumbnail, flagged fractions and, per coordinate id, goodness, distance, decision and reason.
 
-Manifest::
+The manifest's and the result's fields are defined in :mod:`.contract`, for example::
 
-    {"output_dir": "...", "box_size": 200, "model": null, "particle_diameter": null,
-     "threshold": 0.8, "min_distance": {"any": 100.0}, "tta": "none", "gpus": "cpu",
-     "threads": null, "batch_size": 8, "full_size": false, "thumbnails": true, "class_maps": false,
+    {"version": 1, "output_dir": "...", "box_size": 200, "threshold": 0.8, "min_distance": {"any": 100.0},
+     "gpus": "cpu", "thumbnails": true,
      "micrographs": [{"id": 7, "path": "...", "pixel_size": 1.1, "key": "mic007",
                       "coordinates": {"id": [1, 2], "x": [10.0, 20.0], "y": [30.0, 40.0]}}]}
 
@@ -22,13 +21,18 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .images import write_json
+from .cleaner import Result
+from .contract import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_DEFAULTS, MANIFEST_REQUIRED, MANIFEST_VERSION)
 from .iciness import measure_iciness
-from .pipeline import Cleaner, CleaningOptions, Job, OptionError, Result, build_cleaner, check_number, run_on_devices
+from .images import write_json
+from .jobs import check_output_dir, micrograph_output_paths
+from .options import CleaningOptions, Job, OptionError, UsageError, check_number
+from .runner import ModelChoice, Runner, run_jobs
 from .scoring import ScoringRule
 
 
@@ -48,9 +52,12 @@ def read_manifest(path: Path) -> tuple[dict, list[Job]]:
         raise ManifestError(f"{path}: cannot read the manifest ({error})") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{path}: the manifest is not a JSON object")
-    for required in ("output_dir", "box_size", "micrographs"):
+    for required in MANIFEST_REQUIRED:
         if required not in manifest:
             raise ManifestError(f"{path}: the manifest has no {required!r}")
+    if manifest.get("version", MANIFEST_VERSION) != MANIFEST_VERSION:
+        raise ManifestError(f"{path}: manifest version {manifest['version']!r}, but this engine reads version "
+                            f"{MANIFEST_VERSION}; install the engine that matches the plugin")
     jobs = [_job(path, number, entry) for number, entry in enumerate(manifest["micrographs"], start=1)]
     stems: dict[str, int] = {}
     for number, job in enumerate(jobs, start=1):
@@ -89,26 +96,30 @@ def _job(path: Path, number: int, entry: dict) -> Job:
                payload={"id": entry.get("id"), "coordinate_ids": ids})
 
 
-def _number(manifest: dict, name: str, default: float | None = None) -> float | None:
-    return check_number(name, manifest.get(name, default), -math.inf)
+def _setting(manifest: dict, name: str):
+    return manifest.get(name, MANIFEST_DEFAULTS[name])
+
+
+def _number(manifest: dict, name: str) -> float | None:
+    return check_number(name, manifest.get(name, MANIFEST_DEFAULTS.get(name)), -math.inf)
 
 
 def options_from_manifest(manifest: dict) -> CleaningOptions:
     """The cleaning options of a manifest, every number checked (named as in the manifest)."""
-    limits = manifest.get("min_distance") or {}
+    limits = _setting(manifest, "min_distance") or {}
     if not isinstance(limits, dict):
         raise OptionError(f"min_distance must be an object of class: distance, got {limits!r}")
     rule = ScoringRule(_number(manifest, "threshold"), {name: _number(limits, name) for name in limits})
     options = CleaningOptions(box_size=_number(manifest, "box_size"), output_dir=Path(manifest["output_dir"]),
                               particle_diameter=_number(manifest, "particle_diameter"), rule=rule,
-                              full_size=bool(manifest.get("full_size", False)),
-                              thumbnails=bool(manifest.get("thumbnails", False)),
-                              write_masks=bool(manifest.get("save_masks", True)),
-                              class_maps=bool(manifest.get("class_maps", False)),
-                              extra_downsampling=_number(manifest, "extra_downsampling", 1.0))
+                              full_size=bool(_setting(manifest, "full_size")),
+                              thumbnails=bool(_setting(manifest, "thumbnails")),
+                              write_masks=bool(_setting(manifest, "save_masks")),
+                              class_maps=bool(_setting(manifest, "class_maps")),
+                              extra_downsampling=_number(manifest, "extra_downsampling"))
     options.check(lambda name: name if name != "min_distance" else "min_distance of")
-    check_number("threads", manifest.get("threads"), 0)
-    check_number("batch_size", manifest.get("batch_size"), 0)
+    check_number("threads", _setting(manifest, "threads"), 0)
+    check_number("batch_size", _setting(manifest, "batch_size"), 0)
     return options
 
 
@@ -132,55 +143,45 @@ def result_entry(result: Result, output_dir: Path) -> dict:
     return entry
 
 
-def _cached_cleaner(predictors: dict, gpus: list[str] | None, manifest: dict, options: CleaningOptions) -> Cleaner:
-    """A cleaner whose model is loaded once per process (the worker's), reporting iciness too; the
-    process is pinned to the device of the first manifest it runs."""
-    key = (manifest.get("model"), manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
-    if key not in predictors:
-        if not predictors:
-            from .devices import configure
+@dataclass
+class BatchOutcome:
+    """A batch's exit status and, when it was refused, the one line saying why (the worker's answer)."""
 
-            configure(gpus[0] if gpus else None, manifest.get("threads"))
-        predictors[key] = build_cleaner(key[0], options, key[1], key[2]).predictor
-    return Cleaner(predictors[key], options, measures={"iciness": measure_iciness})
+    status: int
+    error: str | None = None
 
 
-def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False, predictors: dict | None = None) -> int:
-    """Runs one manifest; on one device, models already in ``predictors`` (a cache kept by the
-    caller) are reused and each micrograph's iciness is reported; on several, one process per GPU."""
-    from tqdm import tqdm
+def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False,
+                 runner: Runner | None = None) -> BatchOutcome:
+    """Runs one manifest and writes its result; the refusal or the failures go to stderr too.
 
-    from .cli import UsageError, check_output_dir, output_paths
-    from .devices import DeviceError, parse_gpus
-    from .model_files import ModelFileError
-
+    A ``runner`` kept by the caller (the worker's) keeps its models loaded from one manifest to the
+    next; each micrograph's iciness is reported.
+    """
     try:
         manifest, jobs = read_manifest(manifest_path)
         options = options_from_manifest(manifest)
-        gpus = parse_gpus(manifest.get("gpus", "all"))
-        outputs = [out for job in jobs for out in output_paths(options.output_dir, job.stem)]
-        check_output_dir(options.output_dir, outputs, [job.micrograph for job in jobs], "output_dir")
-        if len(gpus or []) <= 1:
-            results = _cached_cleaner({} if predictors is None else predictors, gpus, manifest, options).run(jobs)
-        else:
-            results = run_on_devices(jobs, gpus, manifest.get("threads"), manifest.get("model"), options,
-                                     manifest.get("tta", "none"), int(manifest.get("batch_size", 8)))
-        entries = [result_entry(result, options.output_dir)
-                   for result in tqdm(results, total=len(jobs), unit="mic", disable=quiet, file=sys.stderr)]
+        check_output_dir(options.output_dir, micrograph_output_paths(options.output_dir, [job.stem for job in jobs]),
+                         [job.micrograph for job in jobs], "output_dir")
+        choice = ModelChoice(_setting(manifest, "model"), _setting(manifest, "tta"),
+                             int(_setting(manifest, "batch_size")))
+        results = run_jobs(jobs, options, choice, _setting(manifest, "gpus"), _setting(manifest, "threads"),
+                           quiet, runner, measures={"iciness": measure_iciness})
+        entries = [result_entry(result, options.output_dir) for result in results]
         models = [entry["summary"]["model"] for entry in entries if entry["ok"]]
         write_json(result_path, {"model": models[0] if models else None, "micrographs": entries})
     except ManifestError as error:
-        return _usage(str(error))
-    except (ModelFileError, DeviceError, OptionError, UsageError, KeyError, TypeError, ValueError) as error:
-        return _usage(f"{manifest_path}: {error}")
+        return _refused(str(error))
+    except (OptionError, UsageError, KeyError, TypeError, ValueError) as error:
+        return _refused(f"{manifest_path}: {error}")
     except OSError as error:
-        return _usage(f"cannot write {error.filename} ({error.strerror})")
+        return _refused(f"cannot write {error.filename} ({error.strerror})")
     failed = [entry for entry in entries if not entry["ok"]]
     for entry in failed:
         print(f"FAILED {entry['error']}", file=sys.stderr)
-    return 3 if failed else 0
+    return BatchOutcome(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _usage(message: str) -> int:
+def _refused(message: str) -> BatchOutcome:
     print(f"micrographcleaner batch: error: {message}", file=sys.stderr)
-    return 2
+    return BatchOutcome(EXIT_USAGE, message)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .classes import code_channels
 from .coordinates import read_coordinates
 from .images import MICROGRAPH_SUFFIXES, read_bad_mask, read_mask, read_micrograph
 from .labels import at_working_scale
 from .scoring import BAD_LEVEL, ScoringRule, distance_to_bad, score_coordinates
-from .simulation import label_channels
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -48,7 +48,7 @@ def iou(truth: np.ndarray, predicted: np.ndarray) -> float | None:
 
 def truth_channels(labels: np.ndarray, working_shape: tuple[int, int], n_classes: int) -> np.ndarray:
     """Class codes (any size) to working-scale booleans: any bad, then one channel per class."""
-    channels = label_channels(labels, n_classes)
+    channels = code_channels(labels, n_classes)
     return np.stack([at_working_scale(channels[..., index], working_shape)
                      for index in range(channels.shape[-1])], -1)
 

@@ -1,9 +1,9 @@
 """Real micrographs with human labels: finding them, reading them, and turning labels into classes.
 
 Users and public data sets label micrographs in many ways; each becomes one map of class codes
-(the simulator's: 0 good, ``i + 1`` = ``CLASSES[i]``), plus two codes the simulator never needs:
-``BAD`` (bad, class not stated: a plain good/bad mask) and ``IGNORE`` (borders, unlabelled areas:
-no loss there, no score either).
+(those of :mod:`micrographcleaner.classes`: 0 good, ``i + 1`` = ``CLASSES[i]``, with ``BAD`` for
+bad of a class not stated, as a plain good/bad mask says, and ``IGNORE`` for borders and
+unlabelled areas: no loss there, no score either).
 
 Accepted label files:
 
@@ -24,13 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .classes import CLASS_CODES, CLASSES, GOOD, IGNORE, class_channels
 from .images import read_bad_mask, read_micrograph
 from .preprocessing import area_resize
-from .simulation import CLASSES, CODES, GOOD
 
-BAD = len(CLASSES) + 1  # bad, class unknown
-IGNORE = 255  # not labelled: counts for nothing
-CLASS_CODES = {"good": GOOD, **CODES, "bad": BAD, "ignore": IGNORE}
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMAGE_SUFFIXES = (".mrc", ".tif", ".tiff", *PICTURE_SUFFIXES)
 
@@ -222,11 +219,10 @@ def code_targets(codes: np.ndarray, weight: float = 1.0, n_classes: int = len(CL
     A per-class target of -1 means "not known" (a plain bad mask says nothing of the class); the
     last channel is 0 where the labels are to be ignored and ``weight`` elsewhere.
     """
-    known_class = codes <= n_classes
-    channels = [labelled_bad(codes)]
-    channels += [np.where(known_class, codes == code, -1) for code in range(1, n_classes + 1)]
-    channels.append(np.where(codes == IGNORE, 0.0, weight))
-    return np.stack(channels, axis=-1).astype(np.float32)
+    known_class = (codes <= n_classes)[..., None]
+    classes = np.where(known_class, class_channels(codes, n_classes), -1)
+    weights = np.where(codes == IGNORE, 0.0, weight)
+    return np.concatenate([labelled_bad(codes)[..., None], classes, weights[..., None]], axis=-1).astype(np.float32)
 
 
 def labelled_bad(codes: np.ndarray) -> np.ndarray:

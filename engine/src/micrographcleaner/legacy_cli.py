@@ -20,12 +20,16 @@ from typing import Sequence
 
 import numpy as np
 
-from .cli import (EXIT_FAILED, CoordinatePlan, Parser, Tally, UsageError, _report, check_output_dir,
-                  expand_micrographs, list_coordinate_files, output_paths, plan_coordinates, run_command, run_jobs,
-                  scored_paths, unique_by_name, write_scored_coordinates)
+from .cleaner import coordinate_counts
+from .cli import Parser, run_command
+from .contract import ACCEPTED, GOODNESS_COLUMN
 from .images import write_json
-from .pipeline import CleaningOptions, Job, OptionError, check_number, coordinate_counts
-from .scoring import failed_scores
+from .jobs import (CoordinatePlan, check_output_dir, expand_micrographs, list_coordinate_files,
+                   micrograph_output_paths, orphan_scores, plan_coordinates, scored_paths, unique_by_name,
+                   write_scored_coordinates)
+from .options import CleaningOptions, Job, OptionError, UsageError, check_number
+from .reporting import Tally, report, warn
+from .runner import ModelChoice, run_jobs
 
 COORDINATE_SUFFIXES = (".pos", ".star", ".txt", ".tab", ".box")
 
@@ -84,26 +88,21 @@ def _clean(args: argparse.Namespace) -> int:
             check_number("--downFactorCoords", args.downFactorCoords, 0)
         except OptionError as error:
             raise UsageError(str(error)) from None
-        check_output_dir(mask_dir, [out for mic in micrographs for out in output_paths(mask_dir, mic.stem, "")],
+        check_output_dir(mask_dir, micrograph_output_paths(mask_dir, [mic.stem for mic in micrographs], ""),
                          micrographs, "--predictedMaskDir")
         plan = _plan(micrographs, args)
-        settings = argparse.Namespace(model=args.deepLearningModel, gpus=args.gpus, threads=None, tta="none",
-                                      batch_size=8, quiet=False)
         tally, failed = Tally(), list(plan.failed)
-        for result in run_jobs(plan.jobs, settings, options):
+        for result in run_jobs(plan.jobs, options, ModelChoice(args.deepLearningModel), args.gpus):
             if result.job.payload is not None:
                 failure = _write_legacy_coordinates(result, args, mask_dir)
                 failed += [failure] if failure else []
             tally.add(result)
         for table in plan.orphans:
-            scores = failed_scores(len(table.xy), "no micrograph matches this coordinate file")
+            scores = orphan_scores(table)
             failure = write_scored_coordinates(table, scores, Path(args.outputCoordsDir),
-                                               {"goodRegionScore": scores.goodness})
+                                               {GOODNESS_COLUMN: scores.goodness})
             failed += [failure] if failure else []
-    for message in failed:
-        print(f"FAILED {message}", file=sys.stderr)
-    status = _report(tally)
-    return EXIT_FAILED if failed else status
+    return report(tally, failed)
 
 
 _FLAGS = {"box_size": "--boxSize", "extra_downsampling": "--preproDownsampleMic"}
@@ -123,8 +122,7 @@ def _plan(micrographs: list[Path], args: argparse.Namespace) -> CoordinatePlan:
     plan = plan_coordinates(micrographs, files, None, divide_by=args.downFactorCoords)
     if not any(job.payload is not None for job in plan.jobs):
         raise UsageError("there are no matching coordinate-micrograph files")
-    for line in plan.warnings:
-        print(f"WARNING {line}", file=sys.stderr)
+    warn(plan.warnings)
     return plan
 
 
@@ -146,10 +144,10 @@ def _write_legacy_coordinates(result, args: argparse.Namespace, mask_dir: Path) 
         scores.accepted = readable & (1.0 - goodness < args.deepThr)
     else:
         scores.accepted = readable
-    scores.reason = ["accepted" if accepted else "badness >= deepThr" if reason == "accepted" else reason
+    scores.reason = [ACCEPTED if accepted else "badness >= deepThr" if reason == ACCEPTED else reason
                      for accepted, reason in zip(scores.accepted, scores.reason)]
     if result.ok:
         result.summary["coordinates"] = coordinate_counts(scores)
         write_json(mask_dir / f"{result.job.stem}.json", result.summary)
     return write_scored_coordinates(result.job.payload, scores, Path(args.outputCoordsDir),
-                                    {"goodRegionScore": goodness})
+                                    {GOODNESS_COLUMN: goodness})

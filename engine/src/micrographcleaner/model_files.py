@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 
 from . import network  # noqa: F401  (sets the Keras backend before keras is imported)
+from .contract import BUNDLED_MODEL
 from .preprocessing import PARTICLE_PIXELS
 
-BUNDLED_MODEL_NAME = "default"
 LEGACY_TILE = 256
 CHECKSUMS_KEPT = 32
 """Checksums remembered (the most recently computed), enough for every model a user switches between."""
@@ -103,7 +103,7 @@ def remembered_sha256(path: Path) -> str:
 
 def bundled_model_path() -> Path | None:
     """The default model shipped in the package, or None while no trained model is bundled."""
-    candidate = resources.files("micrographcleaner") / "models" / f"{BUNDLED_MODEL_NAME}.keras"
+    candidate = resources.files("micrographcleaner").joinpath(*BUNDLED_MODEL)
     path = Path(str(candidate))
     return path if path.is_file() else None
 

@@ -13,11 +13,19 @@ from typing import Callable, Literal
 import numpy as np
 
 from .calibration import Calibration
+from .contract import AUGMENTATIONS
 from .model_files import ModelCard
 from .preprocessing import Geometry, preprocess, working_factor
 
-Augmentation = Literal["none", "flips", "d8"]
-AUGMENTATIONS: tuple[str, ...] = ("none", "flips", "d8")
+Augmentation = Literal["none", "flips", "d8"]  # contract.AUGMENTATIONS
+
+MIN_WORKING_SIDE = 16
+"""A working image narrower than a particle box cannot be judged."""
+
+
+class ScaleError(ValueError):
+    """A micrograph that this model cannot see at the box given (it would be enlarged, or shrink to
+    almost nothing); the message says which and what to change."""
 
 # (rotations by 90 degrees, transpose) pairs; each is its own exact inverse when undone in reverse order
 _TRANSFORMS: dict[str, list[tuple[int, bool]]] = {
@@ -87,8 +95,22 @@ class Predictor:
         return working_factor(shape, box_size, extra, self.card.particle_pixels, tuple(side) if side else None)
 
     def working_image(self, image: np.ndarray, box_size: float, extra: float = 1.0) -> tuple[np.ndarray, Geometry]:
-        """A micrograph brought to this model's working scale and preprocessing, with its geometry."""
+        """A micrograph brought to this model's working scale and preprocessing, with its geometry.
+
+        The one road to the working image (cleaning, evaluation, calibration and the benchmarks all
+        take it); a scale the model cannot judge raises :class:`ScaleError`.
+        """
         factor = self.downsampling_factor(image.shape, box_size, extra)
+        height, width = image.shape[:2]
+        if factor < 1:
+            raise ScaleError(f"{width}x{height} px would be enlarged at box size {box_size:g} with extra "
+                             f"downsampling {extra:g} (downsampling {factor:g}): give a larger box or extra "
+                             "downsampling")
+        working = [int(side / factor) for side in (height, width)]
+        if min(working) < MIN_WORKING_SIDE:
+            raise ScaleError(f"{width}x{height} px shrinks to {working[1]}x{working[0]} working px at box size "
+                             f"{box_size:g} (downsampling {factor:g}); at least {MIN_WORKING_SIDE} are needed: is "
+                             "the box size in this micrograph's pixels?")
         return preprocess(image, factor, self.card.preprocessing)  # type: ignore[arg-type]
 
     def predict(self, image: np.ndarray) -> np.ndarray:

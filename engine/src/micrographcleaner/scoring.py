@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .contract import ACCEPTED, ANY_CLASS, LOW_GOODNESS, OUTSIDE_MICROGRAPH, near, unreadable_row
 from .preprocessing import Geometry
 
 BAD_LEVEL = 0.5
@@ -20,8 +21,6 @@ BAD_LEVEL = 0.5
 
 MOSTLY_BAD_FRACTION = 0.8
 """Above this flagged fraction the micrograph is reported as mostly bad (the original's sizeThr)."""
-
-ANY_CLASS = "any"
 
 
 @dataclass
@@ -38,7 +37,7 @@ class CoordinateScores:
     distance: np.ndarray  # (N,) to the nearest bad pixel of any class (inf when there is none)
     class_distance: dict[str, np.ndarray]  # per class, when the model has classes
     accepted: np.ndarray  # (N,) bool
-    reason: list[str]  # "accepted", "low goodness", "near <class>", "outside micrograph", "unreadable row N"
+    reason: list[str]  # one of the contract's reasons per coordinate
 
     def __len__(self) -> int:
         return len(self.goodness)
@@ -50,11 +49,6 @@ def class_labels(badness: np.ndarray) -> np.ndarray:
     if badness.shape[-1] == 1:
         return bad.astype(np.uint8)
     return np.where(bad, 1 + np.argmax(badness[..., 1:], axis=-1), 0).astype(np.uint8)
-
-
-def one_hot_classes(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class channels (H, W, n_classes) equivalent to a label map, for scoring a reused mask."""
-    return (labels[..., None] == np.arange(1, n_classes + 1)).astype(np.float32)
 
 
 def flagged_fractions(badness: np.ndarray, class_names: list[str]) -> dict[str, float]:
@@ -120,24 +114,24 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
 
     height, width = geometry.micrograph_shape
     outside = (xy[:, 0] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] < 0) | (xy[:, 1] > height - 1)
-    reasons = np.full(len(xy), "accepted", dtype=object)
+    reasons = np.full(len(xy), ACCEPTED, dtype=object)
     for name, limit in rule.min_distance.items():
         measured = distance if name == ANY_CLASS else class_distance.get(name)
         if measured is None:
             raise ValueError(f"minimum distance given for class {name!r}, but the model's classes are "
                              f"{class_names[1:] or 'none'}")
-        reasons[(reasons == "accepted") & (measured < limit)] = f"near {'bad region' if name == ANY_CLASS else name}"
+        reasons[(reasons == ACCEPTED) & (measured < limit)] = near(name)
     if rule.threshold is not None:
-        reasons[goodness < rule.threshold] = "low goodness"
-    reasons[outside] = "outside micrograph"
+        reasons[goodness < rule.threshold] = LOW_GOODNESS
+    reasons[outside] = OUTSIDE_MICROGRAPH
     for index in np.flatnonzero(~readable):
-        reasons[index] = f"unreadable row {index + 1}"
+        reasons[index] = unreadable_row(index + 1)
     goodness[~readable] = np.nan
     distance[~readable] = np.nan
     for values in class_distance.values():
         values[~readable] = np.nan
     return CoordinateScores(goodness=goodness, distance=distance, class_distance=class_distance,
-                            accepted=reasons == "accepted", reason=list(reasons))
+                            accepted=reasons == ACCEPTED, reason=list(reasons))
 
 
 def failed_scores(count: int, reason: str) -> CoordinateScores:

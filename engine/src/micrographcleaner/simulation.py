@@ -11,8 +11,9 @@ physics closely enough for the network to meet real micrographs as one more samp
   particle halos and the Fresnel fringes along edges;
 * noise: Gaussian approximation of shot noise, scaled with the pixel area.
 
-Label codes: 0 = good, ``i + 1`` = ``CLASSES[i]``. Textures are drawn on the working grid and
-interpolated onto finer grids, so a full-size rendering shows the same scene.
+Label codes are those of :mod:`micrographcleaner.classes` (0 good, ``i + 1`` = ``CLASSES[i]``).
+Textures are drawn on the working grid and interpolated onto finer grids, so a full-size rendering
+shows the same scene.
 """
 from __future__ import annotations
 
@@ -22,16 +23,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-CLASSES = ("carbon", "contamination", "crystalline_ice", "aggregate")
-GOOD = 0
-CODES = {name: index + 1 for index, name in enumerate(CLASSES)}
+from .classes import CLASSES, CODES
+
 WORKING_BOX = 16  # a particle box in working pixels (see preprocessing.PARTICLE_PIXELS)
-
-
-def label_channels(labels: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
-    """Class codes (0 = good) to the network's targets: any bad, then one channel per class."""
-    channels = [labels > 0] + [labels == code for code in range(1, n_classes + 1)]
-    return np.stack(channels, axis=-1).astype(np.float32)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import network
+from .classes import CLASSES, IGNORE
 from .evaluation import iou
 from .model_files import ModelCard, load_model, save_model
 from .preprocessing import (
@@ -24,8 +25,8 @@ from .preprocessing import (
     normalise_and_squash,
     working_factor,
 )
-from .labels import IGNORE, LabelError, LabelSource, code_targets, codes_at
-from .simulation import CLASSES, draw_scene, render
+from .labels import LabelError, LabelSource, code_targets, codes_at
+from .simulation import draw_scene, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
 VALIDATION_SEEDS = 900_000  # and validation scenes from here; test sets stay below

@@ -3,9 +3,11 @@
 The plugin starts ``micrographcleaner worker`` once per protocol run and writes one request per
 line on its stdin, ``{"manifest": PATH, "result": PATH}``. Each is run exactly as
 ``micrographcleaner batch MANIFEST --result RESULT`` would run it (same result file, so a
-continued run still finds it) and answered with one line on stdout, ``{"status": N}``, N being
-batch's exit status. The worker ends at the end of its stdin, and as soon as its parent process is
-gone, so that a killed run leaves no engine behind.
+continued run still finds it) and answered with one line on stdout, ``{"status": N, "error": E}``,
+N being batch's exit status and E the line saying why a batch was refused (None otherwise): the
+fields are :mod:`.contract`'s ``REQUEST_FIELDS`` and ``ANSWER_FIELDS``. The worker ends at the
+end of its stdin, and as soon as its parent process is gone, so that a killed run leaves no engine
+behind.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-from .batch import run_manifest
+from .batch import BatchOutcome, run_manifest
+from .contract import ANSWER_FIELDS, EXIT_OK, EXIT_USAGE, REQUEST_FIELDS
+from .runner import Runner
 
 PARENT_CHECK_SECONDS = 1.0
 
@@ -40,17 +44,18 @@ def _answer_channel():
 def serve() -> int:
     answers = _answer_channel()
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
-    predictors: dict = {}
+    runner = Runner()
     for line in sys.stdin:
         if not line.strip():
             continue
         try:
             request = json.loads(line)
-            manifest, result = Path(request["manifest"]), Path(request["result"])
+            manifest, result = (Path(request[name]) for name in REQUEST_FIELDS)
         except (ValueError, KeyError, TypeError) as error:
-            print(f"micrographcleaner worker: error: bad request {line.strip()!r} ({error})", file=sys.stderr)
-            status = 2
+            message = f"bad request {line.strip()!r} ({error})"
+            print(f"micrographcleaner worker: error: {message}", file=sys.stderr)
+            outcome = BatchOutcome(EXIT_USAGE, message)
         else:
-            status = run_manifest(manifest, result, quiet=True, predictors=predictors)
-        answers.write(json.dumps({"status": status}) + "\n")
-    return 0
+            outcome = run_manifest(manifest, result, quiet=True, runner=runner)
+        answers.write(json.dumps(dict(zip(ANSWER_FIELDS, (outcome.status, outcome.error)))) + "\n")
+    return EXIT_OK

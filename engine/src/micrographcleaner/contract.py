@@ -1,0 +1,154 @@
+"""What crosses the process boundary between the engine and the Scipion plugin, defined once.
+
+The plugin never imports the engine (TensorFlow lives in the engine's own environment), so it
+loads this one file by path into Scipion's Python: it must use the standard library only. Every
+name here is read on both sides; a change here is a change of the contract, and a change of the
+manifest or result layout raises :data:`MANIFEST_VERSION`.
+
+The exchange, per batch of micrographs:
+
+1. the plugin writes a manifest (:data:`MANIFEST_REQUIRED`, :data:`MANIFEST_DEFAULTS`, one
+   :data:`MICROGRAPH_FIELDS` object per micrograph, coordinates as :data:`COORDINATE_FIELDS`
+   lists in micrograph pixels);
+2. it sends the engine worker one request line (:data:`REQUEST_FIELDS`) and reads one answer
+   line (:data:`ANSWER_FIELDS`: the exit status of :data:`EXIT_OK`, :data:`EXIT_USAGE` or
+   :data:`EXIT_FAILED`, and the error line when the batch was refused);
+3. it reads the result file (:data:`RESULT_FIELDS`, one :data:`RESULT_MICROGRAPH_FIELDS` object
+   per micrograph, whose ``summary`` holds :data:`SUMMARY_FIELDS` and whose ``coordinates`` hold
+   :data:`RESULT_COORDINATE_FIELDS`), and the files :func:`micrograph_outputs` names.
+"""
+
+# ---------------------------------------------------------------------------- exit statuses
+EXIT_OK = 0
+"""Every input was processed."""
+EXIT_USAGE = 2
+"""Refused before any work: bad option, manifest, model or output folder (one line says why)."""
+EXIT_FAILED = 3
+"""Some inputs failed (each named on one line); all the others were processed."""
+
+# ---------------------------------------------------------------------------- options
+AUGMENTATIONS = ("none", "flips", "d8")
+"""Test-time augmentation: one pass, the 4 flips, or the 8 flips and rotations."""
+
+ANY_CLASS = "any"
+"""A minimum distance, or a flagged fraction, for bad pixels of any class."""
+
+# ---------------------------------------------------------------------------- bundled model
+BUNDLED_MODEL = ("models", "default.keras")
+"""The bundled model, relative to the ``micrographcleaner`` package folder."""
+BUNDLED_CARD = ("models", "default.json")
+"""Its card (name, classes, scale rule, calibration, checksum)."""
+
+# ---------------------------------------------------------------------------- outputs
+MASK_SUFFIX = "_mask"
+"""``<stem>_mask.mrc``: float badness, 0 good .. 1 bad."""
+CLASSES_SUFFIX = "_classes"
+"""``<stem>_classes.mrc``: 8-bit label map, 0 good, else 1 + the most likely class."""
+CLASS_MAPS_SUFFIX = "_class_maps"
+"""``<stem>_class_maps.mrc``: one float section per class (only when asked for)."""
+IMAGE_SUFFIXES = (MASK_SUFFIX, CLASSES_SUFFIX, CLASS_MAPS_SUFFIX)
+"""The engine's own images, which sit beside a ``<stem>.json`` and are never taken for micrographs."""
+REJECTED_FOLDER = "rejected"
+"""Rejected coordinate rows go to ``<output>/rejected/<file>``, accepted ones to ``<output>/<file>``."""
+
+
+def micrograph_outputs(stem, mask_suffix=MASK_SUFFIX):
+    """File names the engine writes for one micrograph (output stem ``stem``), by kind.
+
+    ``json`` holds the micrograph's summary (:data:`SUMMARY_FIELDS`) and the checksums that let a
+    later run reuse the mask; ``thumbnail`` is only written when asked for.
+    """
+    return {"mask": stem + mask_suffix + ".mrc", "classes": stem + CLASSES_SUFFIX + ".mrc",
+            "class_maps": stem + CLASS_MAPS_SUFFIX + ".mrc", "json": stem + ".json", "thumbnail": stem + ".png"}
+
+
+REUSABLE_OUTPUTS = ("mask", "classes", "json")
+"""What a later run needs to reuse a mask instead of predicting again."""
+
+# ---------------------------------------------------------------------------- coordinate columns
+GOODNESS_COLUMN = "goodRegionScore"
+"""1 - mean badness over the particle's disc (Xmipp's name for it)."""
+DISTANCE_COLUMN = "distanceToBad"
+"""Distance from the centre to the nearest bad pixel (Å with a pixel size, else px)."""
+
+
+def class_distance_column(class_name):
+    """``distanceToCarbon``, ``distanceToCrystallineIce``: the distance to one class's pixels."""
+    return "distanceTo" + "".join(part.capitalize() for part in class_name.split("_"))
+
+
+# ---------------------------------------------------------------------------- reasons
+ACCEPTED = "accepted"
+LOW_GOODNESS = "low goodness"
+NEAR_BAD_REGION = "near bad region"
+OUTSIDE_MICROGRAPH = "outside micrograph"
+NO_MATCHING_MICROGRAPH = "no micrograph matches this coordinate file"
+MICROGRAPH_FAILED = "micrograph failed"
+"""Prefix of the reason of every coordinate of a micrograph that could not be processed."""
+
+
+def near(class_name):
+    """The reason for a coordinate closer than its minimum distance to ``class_name`` (or any class)."""
+    return NEAR_BAD_REGION if class_name == ANY_CLASS else "near " + class_name
+
+
+def unreadable_row(number):
+    """The reason for a coordinate row (1-based) that could not be read from its file."""
+    return "unreadable row %d" % number
+
+
+def micrograph_failed(message):
+    """The reason for the coordinates of a micrograph that failed with ``message``."""
+    return "%s: %s" % (MICROGRAPH_FAILED, message)
+
+
+REDECIDABLE_REASONS = (ACCEPTED, LOW_GOODNESS, NEAR_BAD_REGION)
+"""Decisions that a new threshold or minimum distance can change; the others (outside, unreadable,
+failed, a class's distance) stand whatever the threshold."""
+
+# ---------------------------------------------------------------------------- manifest
+MANIFEST_VERSION = 1
+"""Raised with any change of the manifest's or the result's layout; the engine refuses others."""
+MANIFEST_REQUIRED = ("output_dir", "box_size", "micrographs")
+MANIFEST_DEFAULTS = {
+    "version": MANIFEST_VERSION,
+    "model": None,  # a model file; None: the bundled model
+    "particle_diameter": None,  # micrograph px; None: the box size
+    "threshold": None,  # keep goodness >= threshold; None: keep all, score only
+    "min_distance": {},  # class name or ANY_CLASS -> distance (Å with a pixel size, else px)
+    "tta": "none",  # one of AUGMENTATIONS
+    "gpus": "all",  # 'cpu', GPU ids '0,1', or 'all'
+    "threads": None,  # CPU threads for the network; None: all cores
+    "batch_size": 8,  # images per network call
+    "full_size": False,  # masks at the micrograph's size rather than the working size
+    "thumbnails": False,
+    "save_masks": True,
+    "class_maps": False,
+    "extra_downsampling": 1.0,
+}
+MICROGRAPH_FIELDS = ("id", "path", "pixel_size", "key", "coordinates")
+"""Per micrograph: the caller's id, its file, Å/px (None: the header's), the output stem (a plain
+file name; None: the file's stem) and, optionally, its coordinates."""
+COORDINATE_FIELDS = ("id", "x", "y")
+"""Equally long lists: the caller's coordinate ids and the centres in micrograph pixels."""
+
+# ---------------------------------------------------------------------------- worker
+REQUEST_FIELDS = ("manifest", "result")
+"""One JSON line on the worker's stdin: run this manifest, write this result file."""
+ANSWER_FIELDS = ("status", "error")
+"""One JSON line on its stdout per request: the exit status ``micrographcleaner batch`` would
+give, and the one-line error when the batch was refused (None otherwise)."""
+
+# ---------------------------------------------------------------------------- result
+RESULT_FIELDS = ("model", "micrographs")
+RESULT_MICROGRAPH_FIELDS = ("id", "path", "ok", "error", "summary", "mask", "thumbnail", "coordinates")
+"""``mask`` and ``thumbnail`` are full paths (None when not written); ``error`` is one line."""
+SUMMARY_FIELDS = ("micrograph", "model", "model_sha256", "classes", "box_size", "particle_diameter",
+                  "downsampling_factor", "micrograph_shape", "working_shape", "pixel_size", "flagged_fraction",
+                  "mean_badness", "class_fractions", "mostly_bad", "mask", "mask_reused", "timings",
+                  "micrograph_sha256", "iciness", "thumbnail", "coordinates")
+"""A processed micrograph's summary (also its ``<stem>.json``); ``iciness`` is None where the pixel
+size is unknown or too coarse, ``thumbnail`` only present when written."""
+RESULT_COORDINATE_FIELDS = ("id", "goodness", "distance", "class_distance", "accepted", "reason")
+"""Lists in the order of the manifest's coordinate ids; goodness and distances are None where they
+could not be measured (a distance of None on a processed micrograph: no bad pixel at all)."""
