@@ -3,6 +3,7 @@ library's :class:`~..options.CleaningOptions` and :class:`~..runner.ModelChoice`
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..contract import ANY_CLASS, AUGMENTATIONS
 from ..options import CleaningOptions, OptionError, UsageError, check_number
@@ -11,8 +12,6 @@ from ..scoring import ScoringRule
 
 
 def add_micrograph_arguments(parser: argparse.ArgumentParser) -> None:
-    from pathlib import Path
-
     parser.add_argument("micrographs", nargs="+", metavar="MIC",
                         help="micrographs (.mrc, .tif), folders of them, or .txt lists")
     parser.add_argument("--box-size", type=float, required=True, metavar="PX", help="particle box size in pixels")
