@@ -52,7 +52,7 @@ setup(
     license="GPL-3.0-or-later",
     python_requires=">=3.8",
     packages=find_packages(include=["xmipp3_micrographcleaner", "xmipp3_micrographcleaner.*"]),
-    package_data={"xmipp3_micrographcleaner": ["protocols.conf", "icon.png"]},
+    package_data={"xmipp3_micrographcleaner": ["protocols.conf", "icon.png", "demo_data/*.md", "demo_data/*/*"]},
     install_requires=["scipion-em>=3.11", "scipion-pyworkflow>=3.11"],
     entry_points={"pyworkflow.plugin": ["xmipp3_micrographcleaner = xmipp3_micrographcleaner"]},
     cmdclass={"build_py": BuildWithEngine},

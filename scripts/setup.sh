@@ -18,12 +18,14 @@ mkdir -p "$SCIPION_USER_DATA"
 write_hosts_conf
 
 # The engine environment is installed from engine/ of this checkout: rebuild it when its sources,
-# models or packaging changed (build leftovers such as egg-info do not count).
+# models or packaging changed (build leftovers such as egg-info do not count). The installer itself
+# rebuilds one that is marked installed but broken (e.g. its venv removed).
 ENGINE_HOME="$("$SCIPION_PYTHON" -c 'from pyworkflow import Config; Config.getDomain().getPlugins()
 from xmipp3_micrographcleaner import Plugin; print(Plugin.getHome())' 2>/dev/null | tail -1)"
+REBUILD=()
 if [ -f "$ENGINE_HOME/installed" ] && [ -n "$(find engine/src engine/pyproject.toml -newer "$ENGINE_HOME/installed" \
         \( -name '*.py' -o -name '*.keras' -o -name '*.json' -o -name pyproject.toml \) -print -quit)" ]; then
     echo "engine/ changed since its environment was built: rebuilding $ENGINE_HOME"
-    rm -rf "$ENGINE_HOME" "$(dirname "$ENGINE_HOME")/void.tgz"
+    REBUILD=(--rebuild)
 fi
-"$SCIPION_PYTHON" -m xmipp3_micrographcleaner.install
+"$SCIPION_PYTHON" -m xmipp3_micrographcleaner.install "${REBUILD[@]}"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set-up command 2: build everything (scripts/setup.sh), then run every test: the engine's
 # (in their own fresh venv, .venv), the plugin's (headless Scipion projects) and the package test
-# (scripts/test-package.sh: the built wheel in a fresh Scipion). Fails when any fails; -rs prints
+# (scripts/test-package.sh: the built wheel in a Scipion of its own). Fails when any fails; -rs prints
 # why each skipped test was skipped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$ROOT/scripts/setup.sh"
-bash "$ROOT/scripts/xvfb.sh"  # a display for the viewer's window test (skipped, with the reason, without it)
+bash "$ROOT/scripts/xvfb.sh"  # as root with apt-get: installs xvfb and xauth, saying so (the GUI tests skip without)
 cd "$ROOT"
 
 VENV="${VENV:-.venv}"

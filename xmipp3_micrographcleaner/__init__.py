@@ -22,6 +22,7 @@ from .constants import (ACTIVATION_VAR, BINARY, ENGINE_COPY, ENGINE_FILES, ENV_N
 __version__ = VERSION
 _logo = "icon.png"
 _references = ["SanchezGarcia2020"]
+DISPLAY_NAME = "MicrographCleaner"  # before each protocol's label: "MicrographCleaner - deep micrograph screen"
 
 
 class Plugin(pwem.Plugin):
@@ -29,6 +30,11 @@ class Plugin(pwem.Plugin):
     _url = "https://github.com/scipion-em/scipion-em-micrographcleaner"
     _supportedVersions = [VERSION]
     _processingField = ["SPA"]
+
+    def getName(self):
+        """The name Scipion puts before the protocol's label, in the protocol tree, the run's default
+        label and its log; otherwise the package's, xmipp3_micrographcleaner, though Xmipp is not needed."""
+        return DISPLAY_NAME
 
     @classmethod
     def _defineVariables(cls):
@@ -127,12 +133,31 @@ class Plugin(pwem.Plugin):
         return cls.getVar(ACTIVATION_VAR) == cls._defaultActivation()
 
     @classmethod
+    def environmentProblem(cls):
+        """What is wrong with the plugin's own environment, in one line that names the command that
+        mends it; None when it looks complete. A user-set activation is trusted, and a conda
+        environment is not looked into (that would cost a conda call per protocol validation)."""
+        if not cls.isDefaultActivation():
+            return None
+        home = cls.getHome()
+        flag = os.path.join(home, INSTALLED_FLAG)
+        installer = "%s -m xmipp3_micrographcleaner.install" % shlex.quote(sys.executable)  # Scipion's Python
+        if not os.path.exists(flag):
+            return ("MicrographCleaner's environment is not installed (%s is missing): install it with "
+                    "'scipion3 installb %s' (or '%s'), or set %s to a command that activates an environment "
+                    "where the 'micrographcleaner' command runs." % (flag, BINARY, installer, ACTIVATION_VAR))
+        if cls.usesConda():
+            return None
+        missing = [path for path in (os.path.join(cls._venvDir(), "bin", name) for name in ("python", BINARY))
+                   if not os.path.exists(path)]
+        if missing:
+            return ("MicrographCleaner's environment is broken (%s is missing, though %s says it is installed): "
+                    "rebuild it with '%s' (or 'rm -rf %s && scipion3 installb %s')."
+                    % (missing[0], flag, installer, shlex.quote(home), BINARY))
+        return None
+
+    @classmethod
     def validateInstallation(cls):
-        """Only the plugin's own environment can be checked; a user-set activation is trusted."""
-        flag = os.path.join(cls.getHome(), INSTALLED_FLAG)
-        if not cls.isDefaultActivation() or os.path.exists(flag):
-            return []
-        return ["MicrographCleaner's environment is not installed: %s is missing." % flag,
-                "Install it with 'scipion3 installb %s' (or 'python -m xmipp3_micrographcleaner.install' "
-                "from this Scipion's Python), or set %s to a command that activates an environment "
-                "where the 'micrographcleaner' command runs." % (BINARY, ACTIVATION_VAR)]
+        """Scipion runs this before every protocol of the plugin starts: the environment's problem, if any."""
+        problem = cls.environmentProblem()
+        return [problem] if problem else []

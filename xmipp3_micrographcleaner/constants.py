@@ -50,8 +50,6 @@ INSTALLED_FLAG = "installed"  # written in the home folder once the environment 
 # Model choices of the protocol
 MODEL_BUNDLED, MODEL_ORIGINAL, MODEL_FILE = 0, 1, 2
 
-# The protocol's own rejection reasons (the engine's are in the contract): a whole micrograph's,
-# written on each of its coordinates
-MOSTLY_BAD = "micrograph mostly bad"
-CRYSTALLINE_ICE = "crystalline ice"
+# The protocol's own rejection reason (the engine's are in the contract), written on each
+# coordinate of a micrograph that its input set does not hold
 MISSING_MICROGRAPH = "micrograph not found in the micrograph set"

@@ -1,37 +1,62 @@
-"""``python -m xmipp3_micrographcleaner.demo``: the protocol on a bundled example, in a real project.
+"""``python -m xmipp3_micrographcleaner.demo``: the protocol on real micrographs, in a real project.
 
-The engine's simulator writes micrographs with carbon, contamination, crystalline ice and
-aggregates, and picks (true particles and picker false positives) with the true class under each;
-they are imported with pwem's import protocols, screened with the bundled model, and the outputs
-are compared with the truth.
+Three real micrographs ship with the plugin (``demo_data/``, each source with its licence): the Ucsf
+micrograph of the original MicrographCleaner's tests with its RELION autopicks, and two EMPIAR-10017
+frames (beta-galactosidase) with an expert's particles as picks (``scripts/demo_picks.py``). Each
+source is imported with pwem's import protocols at its own pixel size and box and screened with
+the bundled model; the demo prints what is in each micrograph beside what the screen made of it, so
+that the thumbnails can be checked by eye. Tests that need a truth per pick use simulated scenes.
 """
 import argparse
-import json
-import math
 import os
 import shlex
-import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from . import Plugin
 from .constants import MODEL_BUNDLED, MODEL_FILE
 
 PROJECT = "MicrographCleanerDemo"
-STAR_COLUMNS = ("_rlnCoordinateX", "_rlnCoordinateY", "_mcTrueClass")
+DATA = Path(__file__).resolve().parent / "demo_data"
+STAR_COLUMNS = ("_rlnCoordinateX", "_rlnCoordinateY")
 SETTINGS = ("SCIPION_HOME", "SCIPION_USER_DATA", "SCIPION_DOMAIN")  # what pyworkflow needs to find the project
+CHECKOUT = Path(__file__).resolve().parent.parent
+GUI_SCRIPT = CHECKOUT / "scripts" / "gui.sh"
 
 
-def simulate(folder, count, boxSize, firstSeed=0):
-    """Runs ``micrographcleaner simulate`` in the plugin's environment; returns the pixel size."""
-    command = "%s simulate %s --count %d --shape 256 256 --box-size %g --first-seed %d --quiet" % (
-        Plugin.getProgram(), shlex.quote(folder), count, boxSize, firstSeed)
-    subprocess.run(command, shell=True, check=True, env=Plugin.getEnviron())
-    with open(os.path.join(folder, "sim_%06d.json" % firstSeed)) as stream:
-        return json.load(stream)["pixel_size"]
+@dataclass(frozen=True)
+class Source:
+    """One source of the demo's micrographs: its files, how to import them and what is in them."""
+    name: str
+    folder: str  # under demo_data/
+    pixelSize: float  # A/px
+    boxSize: int  # px
+    picks: str  # what the picks are
+    picksSuffix: str  # a micrograph's picks are in <stem><suffix>, a STAR file
+    credit: str
+    seen: dict  # micrograph file stem: what is in it, as seen by eye
 
 
-def readParticles(path):
-    """[(x, y, trueClass)] from a simulator's ``_particles.star`` (one table, one row per line)."""
+SOURCES = (
+    Source("Ucsf", "ucsf", 4.0, 46, "RELION autopicks", "_autopick.star",
+           "the test data of the original MicrographCleaner (micrograph-cleaner-em 1.0.2, Apache-2.0); its header "
+           "has no pixel size: 4 A/px is nominal and only scales distances in A",
+           {"Ucsf_stack_1142_DW": "a large ice ball at the top right, a few small contaminants, clean ice "
+                                  "elsewhere; the autopicker's highest-scoring picks are on the ice ball"}),
+    Source("EMPIAR-10017", "empiar10017", 1.77, 140, "an expert's particles", "_picks.star",
+           "EMPIAR-10017 (beta-galactosidase, Falcon II) as denoised by CryoSegNet's authors, with their expert "
+           "particle masks (MIT)",
+           {"Falcon_2012_06_12-14_57_34_0": "clean ice throughout; noisy bands along the borders are the "
+                                            "source's processing artefacts",
+            "Falcon_2012_06_12-15_30_21_0": "the hole's edge runs across the top left corner, carbon beyond it "
+                                            "(the expert picked some particles there too); noisy bands along "
+                                            "the borders, as in the other frame"}),
+)
+
+
+def readStar(path):
+    """The rows of a one-table STAR file (one row per line), as {column: text}."""
     header, rows = [], []
     with open(path) as stream:
         for line in stream:
@@ -40,48 +65,84 @@ def readParticles(path):
                 header.append(words[0])
             elif header and len(words) == len(header):
                 rows.append(dict(zip(header, words)))
-    x, y, label = STAR_COLUMNS
-    return [(float(r[x]), float(r[y]), int(r[label])) for r in rows]
+    return rows
 
 
-def writeCoordinates(path, micrographs, folder):
-    """A Scipion coordinates file of the simulated picks; returns {(micId, x, y): trueClass}."""
-    from pwem.objects import Coordinate, SetOfCoordinates
-
-    truth = {}
-    coordinates = SetOfCoordinates(filename=path)
-    for mic in micrographs:
-        stem = os.path.basename(mic.getFileName())[:-len(".mrc")]
-        for x, y, label in readParticles(os.path.join(folder, stem + "_particles.star")):
-            coordinate = Coordinate()
-            coordinate.setPosition(int(round(x)), int(round(y)))
-            coordinate.setMicId(mic.getObjId())
-            coordinates.append(coordinate)
-            truth[(mic.getObjId(), coordinate.getX(), coordinate.getY())] = label
-    coordinates.write()
-    coordinates.close()
-    return truth
+def readPicks(path):
+    """[(x, y)] from a STAR file of picks."""
+    x, y = STAR_COLUMNS
+    return [(float(row[x]), float(row[y])) for row in readStar(path)]
 
 
-def importExample(project, folder, count, boxSize, firstSeed=0):
-    """Simulated micrographs and picks imported into ``project``; returns (coordinates protocol, truth)."""
-    from pwem.protocols import ProtImportCoordinates, ProtImportMicrographs
+def micrographFiles(source, folder):
+    """The source's micrographs as MRC files in ``folder`` (8-bit JPGs converted: the engine reads MRC
+    and TIFF); the shipped MRC files are linked, never copied or written to."""
+    import mrcfile
+    import numpy as np
+    from PIL import Image
 
     os.makedirs(folder, exist_ok=True)
-    pixelSize = simulate(folder, count, boxSize, firstSeed)
-    mics = project.newProtocol(ProtImportMicrographs, objLabel="simulated micrographs", filesPath=folder,
-                               filesPattern="sim_??????.mrc", samplingRate=pixelSize, voltage=300,
-                               sphericalAberration=2.7, amplitudeContrast=0.1)
+    for stem in source.seen:
+        shipped = DATA / source.folder / stem
+        target = os.path.join(folder, stem + ".mrc")
+        if os.path.lexists(target):
+            continue
+        if shipped.with_suffix(".mrc").exists():
+            os.symlink(shipped.with_suffix(".mrc"), target)
+        else:
+            pixels = np.asarray(Image.open(shipped.with_suffix(".jpg")).convert("L"), dtype=np.float32)
+            with mrcfile.new(target) as mrc:
+                mrc.set_data(pixels)
+                mrc.voxel_size = source.pixelSize
+    return folder
+
+
+def pickFile(source, stem):
+    return DATA / source.folder / (stem + source.picksSuffix)
+
+
+def writeCoordinates(path, picks):
+    """A Scipion coordinates file (what pwem's import reads) of ``picks``, {micId: [(x, y)]}, rounded to
+    whole pixels."""
+    from pwem.objects import Coordinate, SetOfCoordinates
+
+    if os.path.exists(path):
+        os.remove(path)  # a set opened on an old file would append to it
+    coordinates = SetOfCoordinates(filename=str(path))
+    for micId, positions in picks.items():
+        for x, y in positions:
+            coordinate = Coordinate()
+            coordinate.setPosition(int(round(x)), int(round(y)))
+            coordinate.setMicId(micId)
+            coordinates.append(coordinate)
+    coordinates.write()
+    coordinates.close()
+    return path
+
+
+def importSource(project, source, folder):
+    """The source's micrographs and picks imported into ``project``; returns the coordinates protocol."""
+    from pwem.protocols import ProtImportCoordinates, ProtImportMicrographs
+
+    mics = newRun(project, ProtImportMicrographs, "%s micrographs" % source.name,
+                  filesPath=micrographFiles(source, folder), filesPattern="*.mrc", samplingRate=source.pixelSize,
+                  voltage=300, sphericalAberration=2.7, amplitudeContrast=0.1)
     run(project, mics)
-    sqlite = os.path.join(folder, "coordinates.sqlite")
-    if os.path.exists(sqlite):
-        os.remove(sqlite)
-    truth = writeCoordinates(sqlite, mics.outputMicrographs, folder)
-    coords = project.newProtocol(ProtImportCoordinates, objLabel="simulated picks",
-                                 importFrom=ProtImportCoordinates.IMPORT_FROM_SCIPION, filesPath=sqlite,
-                                 inputMicrographs=mics.outputMicrographs, boxSize=int(boxSize))
+    picks = {mic.getObjId(): readPicks(pickFile(source, os.path.basename(mic.getFileName())[:-len(".mrc")]))
+             for mic in mics.outputMicrographs}
+    sqlite = writeCoordinates(os.path.join(folder, "picks.sqlite"), picks)
+    coords = newRun(project, ProtImportCoordinates, "%s picks" % source.name,
+                    importFrom=ProtImportCoordinates.IMPORT_FROM_SCIPION, filesPath=sqlite,
+                    inputMicrographs=mics.outputMicrographs, boxSize=source.boxSize)
     run(project, coords)
-    return coords, truth
+    return coords
+
+
+def newRun(project, protocolClass, label, **params):
+    """A new run with a label of its own (newProtocol gives every run the class's label)."""
+    protocol = project.newProtocol(protocolClass, **params)
+    protocol.setObjLabel(label)
+    return protocol
 
 
 def run(project, protocol):
@@ -91,40 +152,20 @@ def run(project, protocol):
         raise SystemExit("%s failed: %s (log: %s)" % (protocol.getRunName(), protocol.getErrorMessage(), log))
 
 
-def decisions(protocol):
-    """{(micId, x, y): accepted} over both coordinate outputs."""
-    decided = {}
-    for name, accepted in (("outputCoordinates", True), ("outputCoordinatesRejected", False)):
-        for coord in getattr(protocol, name):
-            decided[(coord.getMicId(), coord.getX(), coord.getY())] = accepted
-    return decided
+def report(project, protocol, source):
+    """Lines on one screen: per micrograph, what is in it beside what the screen made of it."""
+    from .viewers.results import loadResults
 
-
-def agreement(decided, truth):
-    """Share of true particles on clean ice accepted, and of picks on bad regions rejected."""
-    good = [decided[key] for key, label in truth.items() if label == 0]
-    bad = [not decided[key] for key, label in truth.items() if label != 0]
-    return sum(good) / max(len(good), 1), sum(bad) / max(len(bad), 1)
-
-
-def worstMicrographs(project, protocol, decided, truth, folder, count=3):
-    """The ``count`` micrographs whose flagged area is furthest from the simulator's bad area, as
-    lines with both areas, the picks decided against the truth and the thumbnail to look at."""
-    import mrcfile
-
-    from .viewers.results import readMicrographs
-
-    lines = []
-    for record in readMicrographs(protocol, project.getPath(), []):
-        with mrcfile.open(os.path.join(folder, record.name[:-len(".mrc")] + "_labels.mrc"), permissive=True) as labels:
-            trueBad = float((labels.data > 0).mean())  # class codes, 0 = good
-        picks = [(decided[key], label == 0) for key, label in truth.items() if key[0] == record.micId]
-        wrong = sum(accepted != good for accepted, good in picks)
-        lines.append((abs(record.flagged - trueBad), "  %s: bad area %.1f%% true, %.1f%% flagged; %d of %d picks "
-                      "decided against the truth\n    %s" % (record.name, 100 * trueBad, 100 * record.flagged, wrong,
-                                                             len(picks), record.thumbnail or record.error)))
-    lines.sort(key=lambda line: (math.isnan(line[0]), -line[0]))  # a failed one (NaN) last: the summary lists it
-    return [line for _, line in lines[:count]]
+    lines = ["", "%s: %s; picks: %s" % (protocol.getRunName(), source.credit, source.picks)]
+    lines += ["  " + line for line in protocol.summary()]
+    for record in loadResults(protocol, project.getPath()).micrographs:
+        classes = ", ".join("%s %.0f%%" % (name, 100 * value) for name, value in record.classFractions.items()
+                            if value >= 0.005)
+        screened = record.error or "flagged %.0f%% (%s); picks kept %d, rejected %d" % (
+            100 * record.flagged, classes or "no class", record.accepted, record.rejected)
+        lines += ["  %s" % record.name, "    there: %s" % source.seen.get(record.name[:-len(".mrc")], "?"),
+                  "    screen: %s" % screened, "    look: %s" % (record.thumbnail or record.mask)]
+    return lines
 
 
 def openProject(manager, name, force):
@@ -142,20 +183,23 @@ def openProject(manager, name, force):
     return manager.createProject(name)
 
 
-def drawPictures(project, protocol, folder):
-    """The viewer's goodness histogram and its gallery's first page for this run, as PNGs."""
+def drawPictures(project, protocols, folder):
+    """The viewer's goodness histogram (every screen's picks) and its gallery of every micrograph, as PNGs."""
+    import numpy as np
     from matplotlib.figure import Figure
 
     from .viewers import figures
     from .viewers.results import loadResults, sortedMicrographs
 
-    results = loadResults(protocol, project.getPath())
+    results = [loadResults(protocol, project.getPath()) for protocol in protocols]
     os.makedirs(folder, exist_ok=True)
     histogram = Figure(figsize=(10, 4.5))
-    figures.scoreHistogram(histogram, results.scores, results.accepted, results.reasons, results.threshold)
-    gallery = Figure(figsize=(12, 8))
-    records = sortedMicrographs(results.micrographs, "flagged area, most first")[:6]
-    figures.galleryPage(gallery, records, columns=3, title="deep micrograph cleaner: the demo's most flagged")
+    figures.scoreHistogram(histogram, np.concatenate([r.scores for r in results]),
+                           np.concatenate([r.accepted for r in results]), sum((r.reasons for r in results), []),
+                           results[0].threshold)
+    gallery = Figure(figsize=(12, 5))
+    records = sortedMicrographs(sum((r.micrographs for r in results), []), "flagged area, most first")
+    figures.galleryPage(gallery, records, columns=3, title="deep micrograph screen: the demo's real micrographs")
     paths = [os.path.join(folder, name) for name in ("viewer_histogram.png", "viewer_gallery.png")]
     for figure, path in zip((histogram, gallery), paths):
         figure.savefig(path, dpi=100)
@@ -163,14 +207,12 @@ def drawPictures(project, protocol, folder):
 
 
 def main(argv=None):
+    from pyworkflow import Config
     from pyworkflow.project import Manager
 
     from .protocols import ProtDeepMicrographScreen
-    from .viewers.results import readMicrographs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--micrographs", type=int, default=12, help="how many to simulate (default 12)")
-    parser.add_argument("--box-size", type=float, default=64, help="particle box in pixels (default 64)")
     parser.add_argument("--model", help="a model file instead of the bundled model")
     parser.add_argument("--pictures", metavar="DIR", help="also draw the viewer's histogram and gallery there")
     parser.add_argument("--project", default=PROJECT, help="project name (default %s)" % PROJECT)
@@ -179,42 +221,45 @@ def main(argv=None):
     args = parser.parse_args(argv)
     model = os.path.abspath(args.model) if args.model else None
     pictures = os.path.abspath(args.pictures) if args.pictures else None
+    Config.getDomain().getPlugins()  # defines the plugin's variables, which the check reads
     problems = Plugin.validateInstallation()
-    if problems:
-        raise SystemExit("\n".join(problems))
+    if problems:  # before any work: the product's usage status
+        print("\n".join(problems), file=sys.stderr)
+        return 2
 
     project = openProject(Manager(), args.project, args.force)
     os.chdir(project.getPath())  # protocols run with paths relative to their project
     print("Project: %s" % project.getPath())
-    data = project.getPath("data")
-    coords, truth = importExample(project, data, args.micrographs, args.box_size)
-    screen = project.newProtocol(ProtDeepMicrographScreen, inputCoordinates=coords.outputCoordinates,
-                                 modelChoice=MODEL_FILE if model else MODEL_BUNDLED, modelFile=model,
-                                 useGpu=False, streamingBatchSize=6)
-    run(project, screen)
-
-    decided = decisions(screen)
-    keptGood, rejectedBad = agreement(decided, truth)
-    print("\n".join(screen.summary()))
-    print("Against the simulator's truth: %.0f%% of particles on clean ice kept, %.0f%% of picks on "
-          "bad regions rejected (%d picks)." % (100 * keptGood, 100 * rejectedBad, len(decided)))
-    print("Micrographs to look at first (flagged area furthest from the truth):")
-    print("\n".join(worstMicrographs(project, screen, decided, truth, data)))
-    print("Outputs (sqlite): %s" % ", ".join(os.path.abspath(screen._getPath(name + ".sqlite"))
-                                             for name in screen._possibleOutputs))
-    thumbnails = [record.thumbnail for record in readMicrographs(screen, project.getPath(), []) if record.thumbnail]
-    print("Masks and %d thumbnails (PNG): %s" % (len(thumbnails), os.path.abspath(screen._getExtraPath("micrographs"))))
+    screens = []
+    for source in SOURCES:
+        coords = importSource(project, source, project.getPath("data", source.folder))
+        screen = newRun(project, ProtDeepMicrographScreen, "screen %s" % source.name,
+                        inputCoordinates=coords.outputCoordinates, modelChoice=MODEL_FILE if model else MODEL_BUNDLED,
+                        modelFile=model, useGpu=False)
+        run(project, screen)
+        screens.append(screen)
+        print("\n".join(report(project, screen, source)))
+    print("\nIn each thumbnail the tint is where the model found bad regions (one colour per class, key below the "
+          "picture), green circles are picks kept, red ones rejected: compare the tint with what is there.")
+    print("Outputs (%s: one .sqlite file each) in %s" % (", ".join(ProtDeepMicrographScreen._possibleOutputs),
+                                                         ", ".join(os.path.abspath(s._getPath()) for s in screens)))
     if pictures:
-        print("Viewer pictures: %s" % ", ".join(drawPictures(project, screen, pictures)))
+        print("Viewer pictures: %s" % ", ".join(drawPictures(project, screens, pictures)))
     print("Open the project in Scipion's GUI (a display is needed): %s" % guiCommand(project.getShortName()))
     return 0
 
 
 def guiCommand(name):
-    """The command that opens project ``name`` from this Python and these Scipion settings (a
-    checkout's set-up has no 'scipion3' launcher, so that name would not work there)."""
+    """A command that opens project ``name`` from a fresh shell. In this checkout's set-up (no 'scipion3'
+    launcher) that is scripts/gui.sh; elsewhere this Python with these Scipion settings, SCIPION_PYTHON
+    included: Scipion re-launches its GUI with it (a bare 'python3' otherwise)."""
+    setUp = CHECKOUT / ".scipion3"  # what scripts/env.sh sets by default
+    if GUI_SCRIPT.exists() and (os.environ.get("SCIPION_HOME"), os.environ.get("SCIPION_USER_DATA")) == (
+            str(setUp / "home"), str(setUp / "userdata")):
+        return "bash %s %s" % (shlex.quote(str(GUI_SCRIPT)), shlex.quote(name))
     settings = ["%s=%s" % (var, shlex.quote(os.environ[var])) for var in SETTINGS if os.environ.get(var)]
-    return " ".join(settings + [shlex.quote(sys.executable), "-m scipion project", shlex.quote(name)])
+    python = shlex.quote(sys.executable)
+    return " ".join(settings + ["SCIPION_PYTHON=%s" % python, python, "-m scipion project", shlex.quote(name)])
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from micrographcleaner.classes import CLASSES
+from micrographcleaner.contract import class_colour
 from micrographcleaner.images import read_micrograph
 from micrographcleaner.labels import read_image
 from micrographcleaner.preprocessing import WORKING_SIDE, normalise_and_squash, preprocess, working_factor
 from micrographcleaner.simulation import draw_scene, simulate
-from micrographcleaner.thumbnails import CLASS_COLOURS
+from micrographcleaner.thumbnails import rgb
 
 SIDE = 240  # every panel is cropped or padded to this working size
 SEEDS = [4, 3, 6, 33, 7, 102, 27, 5]  # clean, carbon, faint carbon x2, contamination, crystals, aggregates, hollow
@@ -37,10 +38,10 @@ def panel(working: np.ndarray, labels: np.ndarray | None = None) -> Image.Image:
     picture = np.repeat(grey(working[:SIDE, :SIDE])[..., None], 3, axis=2)
     if labels is not None:
         labels = labels[:SIDE, :SIDE]
-        for code in range(1, len(CLASSES) + 1):
+        for code, name in enumerate(CLASSES, start=1):
             region = labels == code
             outline = region & ~ndimage.binary_erosion(region)
-            picture[outline] = CLASS_COLOURS[code - 1]
+            picture[outline] = rgb(class_colour(name))
     canvas = Image.new("RGB", (SIDE, SIDE), (255, 255, 255))
     canvas.paste(Image.fromarray(picture), (0, 0))
     return canvas

@@ -23,6 +23,7 @@ import pytest
 from conftest import BOX
 from micrographcleaner.cli import main
 from micrographcleaner.coordinates import read_coordinates
+from micrographcleaner.images import read_micrograph
 from micrographcleaner.legacy_cli import main as clean_mics
 from micrographcleaner.testing import disc_micrograph, write_mrc
 
@@ -177,7 +178,7 @@ def model_missing(d, model):
 @case
 def model_junk(d, model):
     (d / "junk.keras").write_bytes(b"junk" * 100)
-    return _scored(d, d / "junk.keras", 2, "junk.keras: cannot be loaded")
+    return _scored(d, d / "junk.keras", 2, "junk.keras: cannot be loaded as a Keras model (not a zip archive")
 
 
 @case
@@ -190,12 +191,35 @@ def model_bytes_tampered(d, model):
 
 
 @case
-def model_card_tampered(d, model):
+def model_bytes_tampered_size_and_time_kept(d, model):
+    """The checksum is computed at every load: no cache keyed on size and times can be fooled."""
+    copy = _copied_model(d, model)
+    os.utime(copy, (1e9, 1e9))  # long unchanged, as a model is
+    assert main([str(a) for a in _score(d, copy, out=d / "first")]) == 0
+    shutil.rmtree(d / "first")
+    before = copy.stat()
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    return _scored(d, copy, 2, "checksum does not match")
+
+
+def _card_changed(d: Path, model: Path, change: Callable[[dict], None], says: str) -> Case:
+    """A copy of the model whose card was edited by ``change``."""
     copy = _copied_model(d, model)
     card = json.loads(copy.with_suffix(".json").read_text())
-    card["sha256"] = "0" * 64
+    change(card)
     copy.with_suffix(".json").write_text(json.dumps(card))
-    return _scored(d, copy, 2, "checksum does not match")
+    return _scored(d, copy, 2, says.format(card=copy.with_suffix(".json")))
+
+
+CASES["model card with empty checksum"] = lambda d, model: _card_changed(
+    d, model, lambda card: card.update(sha256=""), "{card}: has no sha256 checksum")
+CASES["model card without checksum"] = lambda d, model: _card_changed(
+    d, model, lambda card: card.pop("sha256"), "{card}: has no sha256 checksum")
+CASES["model card tampered"] = lambda d, model: _card_changed(
+    d, model, lambda card: card.update(sha256="0" * 64), "checksum does not match")
 
 
 @case
@@ -235,6 +259,34 @@ def mrc_header_claims_huge_size(d, model):
 
 
 @case
+def mrc_huge_header_on_a_sparse_file(d, model):
+    """A header of 100000 x 100000 float32 pixels on a file that long (sparse: it costs no disk) is refused
+    unread; read whole, it would take 40 GB of memory."""
+    path = d / "mics" / "b.mrc"
+    path.write_bytes(struct.pack("<iii", 100000, 100000, 1) + path.read_bytes()[12:1024])
+    os.truncate(path, 1024 + 100000 * 100000 * 4)
+    return _scored(d, model, 3, "b.mrc: too large to read (100000 x 100000 pixels")
+
+
+@case
+def mrc_float32_header_over_float64_data(d, model):
+    path = d / "mics" / "b.mrc"
+    header = path.read_bytes()[:1024]
+    path.write_bytes(header + read_micrograph(path).data.astype(np.float64).tobytes())
+    return _scored(d, model, 3, "b.mrc: not a readable MRC file (longer than its header says")
+
+
+@case
+def lzw_compressed_tiff(d, model):
+    import tifffile
+
+    path = d / "mics" / "b.mrc"
+    tifffile.imwrite(d / "mics" / "b.tif", read_micrograph(path).data, compression="lzw")
+    path.unlink()
+    return _scored(d, model, 0, "")
+
+
+@case
 def mrc_unknown_mode(d, model):
     return _damaged(d, model, lambda data: bytes(data[:12] + struct.pack("<i", 99) + data[16:]),
                     "unknown data mode 99")
@@ -263,6 +315,12 @@ def box_larger_than_the_micrograph(d, model):
 
 
 @case
+def box_more_than_half_the_micrograph(d, model):
+    return _scored(d, model, 0, f"WARNING box size 120 px is more than half the micrograph ({SIDE} x {SIDE} px)",
+                   "--box-size", "120")
+
+
+@case
 def clean_mics_failed_micrograph_keeps_its_picks(d, model):
     write_mrc(d / "mics" / "b.mrc", np.ones((SIDE, SIDE), np.float32))
     return Case(["cleanMics", "-i", d / "mics", "-c", d / "picks", "-o", d / "out", "-b", BOX, "-d", model,
@@ -281,7 +339,8 @@ def coordinates_match_no_micrograph(d, model):
 @case
 def coordinate_file_without_coordinate_columns(d, model):
     (d / "picks" / "b.star").write_text("data_\nloop_\n_rlnAngleRot #1\n10\n")
-    case = _scored(d, model, 3, "b.star: no coordinate columns")
+    case = _scored(d, model, 3, "b.star: no coordinate columns _rlnCoordinateX and _rlnCoordinateY, so none of "
+                                "its 1 row can be scored")
     case.coords.remove(d / "picks" / "b.star")
     return case
 
@@ -302,23 +361,31 @@ def clean_mics_one_bad_coordinate_file(d, model):
                  "-g", "-1"], 3, "b.star: no coordinate columns", [d / "picks" / "a.pos"], d / "out")
 
 
-def _rows(name: str, text: str) -> Callable[[Path, Path], Case]:
+def _rows(name: str, text: str, says: str = "1 unreadable row rejected: row 2") -> Callable[[Path, Path], Case]:
     def make(d: Path, model: Path) -> Case:
         for old in (d / "picks").iterdir():
             if old.stem == "b":
                 old.unlink()
         (d / "picks" / name).write_text(text)
-        return _scored(d, model, 0, f"{name}: 1 unreadable row rejected: row 2")
+        return _scored(d, model, 0, f"{name}: {says}")
     return make
 
 
+_STAR_HEAD = "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
 CASES["row with NaN in .pos"] = lambda d, model: (
     _pos(d / "picks" / "a.pos", ["60 60", "nan 55", "150 150"]),
     _scored(d, model, 0, "a.pos: 1 unreadable row rejected: row 2"))[1]
-CASES["row with text in .star"] = _rows("b.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
-                                                  "60 60\nsixty 60\n150 150\n")
-CASES["short row in .star"] = _rows("b.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
-                                              "60 60\n70\n150 150\n")
+CASES["row with text in .star"] = _rows("b.star", _STAR_HEAD + "60 60\nsixty 60\n150 150\n")
+CASES["short row in .star"] = _rows("b.star", _STAR_HEAD + "60 60\n70\n150 150\n",
+                                    "1 unreadable row rejected: row 2 (1 value, expected 2)")
+CASES["row with a value too many in .star"] = _rows("b.star", _STAR_HEAD + "60 60\n256 256 extra\n150 150\n",
+                                                    "1 unreadable row rejected: row 2 (3 values, expected 2)")
+CASES["no y column in .star"] = _rows("b.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnAutopickFigureOfMerit #2\n"
+                                                "60 1\n70 1\n150 1\n",
+                                      "3 unreadable rows rejected: row 1 (no _rlnCoordinateY column)")
+CASES["second coordinate table in .star"] = _rows(
+    "b.star", _STAR_HEAD + "60 60\n150 150\n\ndata_more\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n30 30\n",
+    "3 unreadable rows rejected: row 1 (one of several tables with coordinates (data_, data_more))")
 CASES["text in a number of a .txt"] = _rows("b.txt", "x y\n60 60\n70 five\n150 150\n")
 CASES["ragged .txt"] = _rows("b.txt", "60 60 1\n70 55\n150 150 3\n")
 CASES["ragged .csv"] = _rows("b.csv", "x,y,score\n60,60,1\n70,55,2,9\n150,150,3\n")
@@ -359,8 +426,18 @@ def _manifest(d: Path, model: Path, status: int, says: str, **changes) -> Case:
 
 CASES["batch key leaves output_dir"] = lambda d, model: _manifest(d, model, 2, "key '../../x' must be a plain",
                                                                   entries={0: {"key": "../../x"}})
-CASES["batch duplicate keys"] = lambda d, model: _manifest(d, model, 2, "share the output name 'one'",
-                                                           entries={1: {"key": "one"}})
+CASES["batch duplicate keys"] = lambda d, model: _manifest(
+    d, model, 2, "micrographs 1 and 2 share the output name 'one'", entries={1: {"key": "one"}})
+CASES["batch duplicate micrograph ids"] = lambda d, model: _manifest(
+    d, model, 2, "micrographs 1 and 2 share the id 1", entries={1: {"id": 1}})
+CASES["batch duplicate coordinate ids"] = lambda d, model: _manifest(
+    d, model, 2, "micrograph 1 share the coordinate id 2",
+    entries={0: {"coordinates": {"id": [2, 2], "x": [60.0, 150.0], "y": [60.0, 150.0]}}})
+CASES["batch coordinate id on two micrographs"] = lambda d, model: _manifest(
+    d, model, 2, "micrographs 1 and 2 share the coordinate id 1",
+    entries={1: {"coordinates": {"id": [1], "x": [60.0], "y": [60.0]}}})
+CASES["batch max_flagged above 1"] = lambda d, model: _manifest(d, model, 2, "max_flagged must be a finite number",
+                                                                max_flagged=1.5)
 CASES["batch fewer ids than x/y"] = lambda d, model: _manifest(
     d, model, 2, "2 x, 2 y and 1 ids", entries={0: {"coordinates": {"id": [1], "x": [1.0, 2.0], "y": [1.0, 2.0]}}})
 CASES["batch box size nan"] = lambda d, model: _manifest(d, model, 2, "box_size must be a finite", box_size="nan")
@@ -378,7 +455,13 @@ CASES["batch missing micrograph"] = lambda d, model: _manifest(d, model, 3, "c.m
 # --- the checks --------------------------------------------------------------------------------------------
 
 def _snapshot(d: Path) -> dict[str, str]:
-    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+    """Each input's checksum; for a file too large to read (a sparse one), its size and modification time."""
+    def state(path: Path) -> str:
+        info = path.stat()
+        if info.st_size > 1 << 26:
+            return f"{info.st_size} {info.st_mtime_ns}"
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return {str(p.relative_to(d)): state(p)
             for folder in ("mics", "picks") for p in sorted((d / folder).rglob("*")) if p.is_file()}
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from micrographcleaner.classes import CLASSES
 from micrographcleaner.evaluation import evaluate_folder
-from micrographcleaner.model_files import bundled_model_path, file_sha256, load_model
+from micrographcleaner.images import file_sha256
+from micrographcleaner.model_files import bundled_model_path, load_model
 from micrographcleaner.prediction import Predictor
 from micrographcleaner.preprocessing import WORKING_SIDE
 from micrographcleaner.simulation import write_simulated

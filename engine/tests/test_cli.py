@@ -1,6 +1,8 @@
 """End to end through the command lines, on micrographs with a known dark disc."""
 import json
 import os
+import subprocess
+import sys
 import weakref
 
 import mrcfile
@@ -285,4 +287,154 @@ def test_simulate_defaults_lie_inside_the_working_range(tmp_path, capsys):
         shape = mrc.data.shape
     assert WORKING_SIDE[0] <= max(shape) <= WORKING_SIDE[1]
     assert (tmp_path / "sim_000000_labels.mrc").exists() and (tmp_path / "sim_000000_particles.star").exists()
-    assert "1 micrographs written" in capsys.readouterr().out
+    assert "1 micrograph written" in capsys.readouterr().out
+
+
+# --- the command line's manners -------------------------------------------------------------------
+
+def summary(capsys):
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_score_decides_by_the_protocols_threshold_unless_told_to_score_only(disc_mrc, model_path, tmp_path, capsys):
+    coords = write_pos(tmp_path / "disc.pos", INSIDE + OUTSIDE)
+    common = ["score", disc_mrc, "--coords", coords, "--box-size", BOX, "--model", model_path, "--gpus", "cpu"]
+    assert run(*common, "--output-dir", tmp_path / "default") == 0
+    assert sorted(map(tuple, read_coordinates(tmp_path / "default" / "disc.pos").xy)) == sorted(OUTSIDE)
+    assert "4 coordinates: 2 accepted, 2 rejected (threshold 0.80)" in summary(capsys)
+    assert run(*common, "--output-dir", tmp_path / "all", "--threshold", "none") == 0
+    assert len(read_coordinates(tmp_path / "all" / "disc.pos").xy) == 4
+    assert "4 coordinates: 4 accepted, 0 rejected (scored only, no threshold)" in summary(capsys)
+    assert run(*common, "--output-dir", tmp_path / "near", "--threshold", "none", "--min-distance", 10) == 0
+    assert "(no threshold, min. distance 10)" in summary(capsys)
+    with pytest.raises(SystemExit) as caught:
+        run(*common, "--output-dir", tmp_path / "x", "--threshold", "high")
+    assert caught.value.code == 2 and "expects a goodness 0..1 or 'none'" in capsys.readouterr().err
+
+
+def test_summaries_count_in_the_singular_and_give_the_flagged_fraction(disc_mrc, model_path, tmp_path, capsys):
+    assert run("predict", disc_mrc, "--box-size", BOX, "--output-dir", tmp_path / "out", "--model", model_path,
+               "--gpus", "cpu") == 0
+    assert summary(capsys) == f"1 micrograph done, 0 failed; 6% flagged bad on average; outputs in {tmp_path / 'out'}"
+    coords = write_pos(tmp_path / "one.pos", OUTSIDE[:1])
+    (tmp_path / "one.mrc").write_bytes(disc_mrc.read_bytes())
+    assert run("score", tmp_path / "one.mrc", "--coords", coords, "--box-size", BOX, "--output-dir",
+               tmp_path / "out", "--model", model_path, "--gpus", "cpu") == 0
+    assert "1 micrograph done, 0 failed; 1 coordinate: 1 accepted, 0 rejected" in summary(capsys)
+    assert run("predict", tmp_path / "gone.mrc", "--box-size", BOX, "--output-dir", tmp_path / "out") == 3
+    assert "1 of 1 micrograph failed" in capsys.readouterr().err
+
+
+def help_text(parse, *command):
+    with pytest.raises(SystemExit) as caught:
+        parse([*command, "--help"])
+    assert caught.value.code == 0
+    return caught
+
+
+@pytest.mark.parametrize("command", ["predict", "score", "batch", "worker", "train", "simulate", "evaluate",
+                                     "cleanMics"])
+def test_every_command_has_a_description_an_example_and_no_markup(command, capsys):
+    from micrographcleaner import __version__
+
+    parse = clean_mics if command == "cleanMics" else main
+    help_text(parse, *([] if command == "cleanMics" else [command]))
+    text = capsys.readouterr().out
+    assert "\nexample:\n  " in text and text.split("example:\n  ")[1].startswith(("micrographcleaner", "cleanMics",
+                                                                                     "echo"))
+    description = text.split("\n\n")[1]
+    assert not description.startswith(("positional", "options")) and len(description) > 80
+    for markup in ("``", ":doc:", ":class:", ":mod:", ":func:", ".. "):
+        assert markup not in text
+    with pytest.raises(SystemExit) as caught:
+        parse(["--version"])
+    assert caught.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_the_list_of_commands_has_no_markup(capsys):
+    help_text(main)
+    text = capsys.readouterr().out
+    assert "``" not in text and "COMMAND --help" in text and "predict" in text
+
+
+def as_a_command(*argv):
+    """``micrographcleaner ARGV`` in a new process, as a user runs it; the last line of its stdout
+    says whether TensorFlow was imported."""
+    script = ("import sys\nfrom micrographcleaner.cli import main\n"
+              f"sys.argv = ['micrographcleaner', *{[str(arg) for arg in argv]!r}]\ncode = main()\n"
+              "print('tensorflow' in sys.modules)\nsys.exit(code)")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+
+
+def test_missing_micrographs_fail_before_tensorflow_starts(tmp_path):
+    finished = as_a_command("predict", tmp_path / "typo.mrc", "--box-size", 32, "--output-dir", tmp_path / "out")
+    assert finished.returncode == 3 and finished.stdout.splitlines()[-1] == "False", finished.stderr
+    assert finished.stderr.splitlines() == [f"FAILED {tmp_path / 'typo.mrc'}: file not found",
+                                            "1 of 1 micrograph failed"]  # no progress bar either
+
+
+def test_missing_training_inputs_are_refused_before_tensorflow_starts(tmp_path):
+    finished = as_a_command("train", tmp_path / "run", "--initial-model", tmp_path / "none.keras")
+    assert finished.returncode == 2 and finished.stdout.splitlines()[-1] == "False", finished.stderr
+    assert finished.stderr.strip() == (f"micrographcleaner train: error: --initial-model {tmp_path / 'none.keras'}: "
+                                       "not found")
+
+
+def test_a_missing_micrograph_among_others_fails_alone_with_its_picks_rejected(disc_mrc, model_path, tmp_path):
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    write_pos(picks / "disc.pos", OUTSIDE)
+    write_pos(picks / "gone.pos", INSIDE)
+    listing = tmp_path / "mics.txt"
+    listing.write_text(f"{disc_mrc}\n{tmp_path / 'gone.mrc'}\n")
+    out = tmp_path / "out"
+    assert run("score", listing, "--coords", picks, "--box-size", BOX, "--output-dir", out, "--model", model_path,
+               "--gpus", "cpu", "--quiet") == 3
+    assert len(read_coordinates(out / "rejected" / "gone.pos").xy) == 2
+    assert len(read_coordinates(out / "disc.pos").xy) == 2
+
+
+def test_the_progress_bar_starts_once_the_model_is_loaded(disc_mrc, model_path, tmp_path, monkeypatch):
+    """Its s/mic is the micrographs' pace, not TensorFlow's start-up spread over them."""
+    from micrographcleaner import runner
+
+    events, load, progress = [], runner.load_predictor, runner.progress
+    monkeypatch.setattr(runner, "load_predictor", lambda choice: (events.append("model loaded"), load(choice))[1])
+    monkeypatch.setattr(runner, "progress", lambda *args: (events.append("bar started"), progress(*args))[1])
+    assert run("predict", disc_mrc, "--box-size", BOX, "--output-dir", tmp_path / "out", "--model", model_path,
+               "--gpus", "cpu", "--quiet") == 0
+    assert events == ["model loaded", "bar started"]
+
+
+def test_a_gpu_that_is_not_there_is_refused_in_one_line(disc_mrc, model_path, tmp_path, monkeypatch, capsys):
+    from micrographcleaner import devices
+
+    monkeypatch.setattr(devices, "list_gpus", lambda: ["0", "1"])
+    assert devices.check_gpus("1") == ["1"] and devices.check_gpus("0,1") == ["0", "1"]
+    assert devices.check_gpus("cpu") is None and devices.check_gpus("-1") is None
+    for command in (["predict", disc_mrc], ["score", disc_mrc, "--coords", tmp_path]):
+        assert run(*command, "--box-size", BOX, "--output-dir", tmp_path / "out", "--model", model_path,
+                   "--gpus", "1,7") == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"micrographcleaner {command[0]}: error: --gpus 1,7: no GPU 7 on this machine (GPUs found: 0, 1); use "
+            "--gpus cpu or a GPU that is there"]
+    assert clean_mics(["-i", str(disc_mrc), "-b", "32", "-p", str(tmp_path / "masks"), "-g", "7"]) == 2
+    assert "--gpus 7: no GPU 7" in capsys.readouterr().err
+    monkeypatch.setattr(devices, "list_gpus", lambda: [])
+    assert run("train", tmp_path / "run", "--gpus", "0") == 2
+    assert "(GPUs found: none)" in capsys.readouterr().err
+
+
+def test_clean_mics_reads_csv_names_other_files_and_says_it_only_scored(disc_mrc, model_path, tmp_path, capsys):
+    picks, out = tmp_path / "picks", tmp_path / "out"
+    picks.mkdir()
+    (picks / "disc.csv").write_text("x,y\n" + "".join(f"{x},{y}\n" for x, y in INSIDE + OUTSIDE))
+    (picks / "notes.md").write_text("picked by hand\n")
+    assert clean_mics(["-i", str(disc_mrc), "-c", str(picks), "-o", str(out), "-b", str(BOX), "-d", str(model_path),
+                       "-g", "-1"]) == 0
+    assert len(read_coordinates(out / "disc.csv").xy) == 4
+    captured = capsys.readouterr()
+    assert f"WARNING {picks / 'notes.md'}: not a coordinate file" in captured.err
+    assert captured.out.strip().splitlines()[-1] == (
+        f"1 micrograph done, 0 failed; 4 coordinates: 4 accepted, 0 rejected (scored only, no threshold); "
+        f"6% flagged bad on average; outputs in {out}")

@@ -231,7 +231,9 @@ def test_write_rejects_wrong_lengths(tmp_path: Path) -> None:
     [
         ("missing.pos", None, "file not found"),
         ("a.xyz", "1 2\n", "unknown coordinate file extension"),
-        ("a.star", "data_\nloop_\n_rlnAngleRot #1\n10\n", "no coordinate columns"),
+        ("a.star", "data_\nloop_\n_rlnAngleRot #1\n10\n", "no coordinate columns .* none of its 1 row can be"),
+        ("a.star", "_rlnCoordinateX 1\n", "line 1: before the first data_ block"),
+        ("a.star", "data_\n_rlnImageSize 64\nloop_\n", "line 3: 'loop_' is neither"),
     ],
 )
 def test_errors_name_the_file(tmp_path: Path, name: str, text: str | None, reason: str) -> None:
@@ -246,12 +248,18 @@ def test_errors_name_the_file(tmp_path: Path, name: str, text: str | None, reaso
 @pytest.mark.parametrize(
     "name, text, bad, reason",
     [
-        ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3\n", 1, "non-numeric"),
+        ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3\n", 1, "1 value, expected 2"),
+        ("a.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 2\n256 256 extra\n3 4\n", 1,
+         "3 values, expected 2"),
+        ("a.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnFom #3\n1 2 0.5\n3 4 0.5 9\n", 1,
+         "4 values, expected 3"),
+        ("a.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnMicrographName #3\n"
+                   "1 2 'a b.mrc'\n3 4 \"c d.mrc\" 9\n", 1, "4 values, expected 3"),
         ("a.pos", "data_particles\nloop_\n_xcoor\n_ycoor\n1 2\n3 inf\n", 1, "non-finite"),
         ("a.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 two\n3 4\n", 0, "non-numeric"),
         ("a.txt", "x y\n1 2\n3 four\n", 1, "non-numeric"),
         ("a.txt", "1 2\n3 4 5\n", 1, "3 values, expected 2"),
-        ("a.csv", "x,y\n1,2\n3\n", 1, "1 values, expected 2"),
+        ("a.csv", "x,y\n1,2\n3\n", 1, "1 value, expected 2"),
         ("a.box", "1 2 3 3\n1 2 3\n", 1, "3 values, expected 4"),
         ("a.box", "1 2 4 4\nx 2 4 4\n", 1, "non-numeric"),
     ],
@@ -264,6 +272,26 @@ def test_unreadable_rows_are_kept_and_named(tmp_path: Path, name: str, text: str
     assert np.isnan(table.xy[bad]).all() and np.isfinite(np.delete(table.xy, bad, axis=0)).all()
     write_coordinates(table, tmp_path / "out" / name, extra_columns={"score": np.zeros(len(table.xy))})
     assert len(read_coordinates(tmp_path / "out" / name).xy) == len(table.xy)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("data_\nloop_\n_rlnCoordinateX #1\n_rlnAngleRot #2\n1 2\n3 4\n5 6\n", "no _rlnCoordinateY column"),
+        ("data_a\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 4\n"
+         "data_b\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n5 6\n", "several tables with coordinates (data_a, data_b)"),
+        ("data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 4\n"
+         "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n5 6\n", "several tables with coordinates (data_, data_)"),
+    ],
+)
+def test_star_tables_that_cannot_be_scored_keep_every_row(tmp_path: Path, text: str, reason: str) -> None:
+    """A coordinate table without one of its columns, or several of them: every row unreadable, none lost."""
+    table = read_coordinates(_write(tmp_path / "a.star", text))
+    assert len(table.xy) == 3 and np.isnan(table.xy).all()
+    assert sorted(table.unreadable) == [0, 1, 2] and all(reason in why for why in table.unreadable.values())
+    write_coordinates(table, tmp_path / "out" / "a.star", keep=np.array([False, True, False]))
+    assert (tmp_path / "out" / "a.star").read_text().count("data_") == text.count("data_")
+    assert len(read_coordinates(tmp_path / "out" / "a.star").xy) == 1
 
 
 def test_empty_file_has_no_coordinates(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import pytest
 import tifffile
 
 from micrographcleaner.testing import write_mrc
-from micrographcleaner.images import MicrographError, atomic_path, read_mask, read_micrograph, write_mask
+from micrographcleaner.images import (MAX_MICROGRAPH_PIXELS, MAX_MICROGRAPH_SIDE, MicrographError, atomic_path,
+                                      read_mask, read_micrograph, write_mask)
 
 
 @pytest.mark.parametrize("dtype,mode", [(np.int8, 0), (np.int16, 1), (np.float32, 2), (np.uint16, 6),
@@ -35,6 +36,40 @@ def test_reads_tiff(tmp_path):
     np.testing.assert_array_equal(read_micrograph(tmp_path / "m.tif").data, data)
 
 
+def _float32_header_over_float64_data(path):
+    data = np.arange(1.0, 65.0).reshape(8, 8)  # read as float32 they are finite: garbage, not NaN
+    write_mrc(path, data.astype(np.float32))
+    path.write_bytes(path.read_bytes()[:1024] + data.tobytes())
+
+
+def _huge_header_on_a_sparse_file(path):
+    """100000 x 100000 float32 pixels: 40 GB that the file system does not store, nor may the reader read."""
+    write_mrc(path, np.zeros((8, 8), np.float32))
+    with mrcfile.mmap(path, mode="r+") as mrc:
+        mrc.header.nx = mrc.header.ny = mrc.header.mx = mrc.header.my = 100000
+    os.truncate(path, 1024 + 100000 * 100000 * 4)
+
+
+def test_size_limit_leaves_room_for_k3_super_resolution():
+    assert 11520 <= MAX_MICROGRAPH_SIDE and 11520 * 8184 <= MAX_MICROGRAPH_PIXELS
+
+
+def test_extended_header_is_not_taken_for_extra_data(tmp_path):
+    data = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    with mrcfile.new(tmp_path / "m.mrc") as mrc:
+        mrc.set_data(data)
+        mrc.set_extended_header(np.zeros(64, dtype=np.uint8))
+    with mrcfile.open(tmp_path / "m.mrc") as mrc:
+        assert int(mrc.header.nsymbt) == 64
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "m.mrc").data, data)
+
+
+def test_reads_lzw_compressed_tiff(tmp_path):
+    data = np.random.default_rng(0).integers(0, 1000, size=(9, 11)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "m.tif", data, compression="lzw")
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "m.tif").data, data)
+
+
 @pytest.mark.parametrize("make,reason", [
     (lambda p: None, "file not found"),
     (lambda p: p.write_bytes(b"not an mrc file at all" * 10), "not a readable MRC file"),
@@ -42,6 +77,8 @@ def test_reads_tiff(tmp_path):
     (lambda p: write_mrc(p, np.where(np.eye(8) > 0, np.nan, 1.0).astype(np.float32)), "NaN or infinite"),
     (lambda p: write_mrc(p, np.where(np.eye(8) > 0, np.inf, 1.0).astype(np.float32)), "NaN or infinite"),
     (lambda p: write_mrc(p, np.random.default_rng(0).normal(size=(3, 8, 8)).astype(np.float32)), "2-D image"),
+    (_float32_header_over_float64_data, "longer than its header says: 8x8x1 pixels of mode 2 need 1280 bytes"),
+    (_huge_header_on_a_sparse_file, "too large to read (100000 x 100000 pixels"),
 ])
 def test_bad_micrographs_name_file_and_reason(tmp_path, make, reason):
     path = tmp_path / "broken.mrc"

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
+from micrographcleaner.contract import ACCEPTED, CRYSTALLINE_ICE, LOW_GOODNESS, MOSTLY_BAD, unreadable_row
 from micrographcleaner.preprocessing import geometry_for
-from micrographcleaner.scoring import ScoringRule, disc_mean, distance_to_bad, flagged_fractions, score_coordinates
+from micrographcleaner.scoring import (CoordinateScores, MicrographRule, ScoringRule, disc_mean, distance_to_bad,
+                                       flagged_fractions, score_coordinates)
 
 
 def square_mask(shape=(100, 120), channels=1):
@@ -53,6 +55,14 @@ def test_decisions_and_reasons():
     assert scores.distance[0] == pytest.approx((795 - 100) * 2.0, abs=20)  # Angstrom
 
 
+def test_a_centre_in_zero_to_size_is_on_the_micrograph():
+    """Pixel sides, not pixel centres, bound the micrograph: [0, width) x [0, height)."""
+    geometry = geometry_for((512, 512), 10.0)
+    xy = np.array([[511.99, 511.99], [0.0, 0.0], [512.0, 100.0], [100.0, -0.01]])
+    scores = score_coordinates(np.zeros((256, 256, 1), np.float32), geometry, xy, 40.0, ["bad"], ScoringRule())
+    assert scores.reason == ["accepted", "accepted", "outside micrograph", "outside micrograph"]
+
+
 def test_per_class_minimum_distance():
     geometry = geometry_for((1000, 1200), 10.0)
     xy = np.array([[700.0, 500.0]])
@@ -67,3 +77,17 @@ def test_per_class_minimum_distance():
 def test_flagged_fractions_per_class():
     fractions = flagged_fractions(square_mask(channels=2), ["bad", "carbon"])
     assert fractions == {"any": pytest.approx(40 / 120), "carbon": pytest.approx(40 / 120)}
+
+
+def test_micrograph_rule_rejects_every_scored_coordinate_and_keeps_why_the_others_were_not():
+    rule = MicrographRule(max_flagged=0.5, max_iciness=1.2)
+    assert rule.rejection(0.6, None) == MOSTLY_BAD
+    assert rule.rejection(0.4, 1.5) == CRYSTALLINE_ICE
+    assert rule.rejection(0.4, None) is None  # an iciness not measured passes
+    assert MicrographRule().rejection(1.0, 9.0) is None
+    scores = CoordinateScores(np.array([0.9, 0.2, np.nan]), np.array([5.0, 0.0, np.nan]), {},
+                              np.array([True, False, False]), [ACCEPTED, LOW_GOODNESS, unreadable_row(3)])
+    rejected = scores.rejected_as(MOSTLY_BAD)
+    assert not rejected.accepted.any()
+    assert rejected.reason == [MOSTLY_BAD, MOSTLY_BAD, unreadable_row(3)]
+    assert np.array_equal(rejected.goodness[:2], scores.goodness[:2])

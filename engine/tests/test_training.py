@@ -1,6 +1,8 @@
 import csv
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,20 @@ def test_train_writes_model_card_log_and_curves_then_resumes(tmp_path):
     resumed = log_rows(out)
     assert [row["epoch"] for row in resumed] == ["0", "1", "2"] and resumed[:2] == rows
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 3
+
+
+def test_train_is_quiet_with_one_progress_bar_and_a_summary(tmp_path):
+    """As a user runs it: no TensorFlow lines, no Keras bar per epoch; one bar on stderr, one line at the end."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("TF_CPP")}
+    run = subprocess.run([sys.executable, "-m", "micrographcleaner", "train", str(tmp_path / "run"), "--epochs", "2",
+                          *TINY], capture_output=True, text=True, timeout=300, env=environment)
+    assert run.returncode == 0, run.stderr
+    bars = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert bars and all("step" in line and "|" in line for line in bars), bars
+    assert "epoch 2: loss" in bars[-1] and "4/4" in bars[-1]
+    [summary] = run.stdout.splitlines()
+    assert summary.startswith("epoch 2: loss ") and "validation IoU" in summary
+    assert f"model written to {tmp_path / 'run' / 'model.keras'}" in summary
 
 
 def test_a_resumed_run_keeps_its_working_range_without_the_flag(tmp_path):

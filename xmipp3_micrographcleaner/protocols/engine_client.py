@@ -37,6 +37,7 @@ class EngineWorker:
     def __init__(self, logPath):
         self.logPath = logPath  # the engine's messages go to the run's error log
         self._process = None
+        self._logStart = 0  # where the current worker's messages begin in the log
         self._lock = threading.Lock()
 
     @property
@@ -47,6 +48,7 @@ class EngineWorker:
         return self._process is not None and self._process.poll() is None
 
     def _start(self):
+        self._logStart = os.path.getsize(self.logPath) if os.path.exists(self.logPath) else 0
         with open(self.logPath, "a") as log:
             # exec: the worker is the protocol's own child, so it sees the protocol's death
             self._process = subprocess.Popen("%s && exec micrographcleaner worker" % Plugin.getActivationCmd(),
@@ -90,7 +92,18 @@ class EngineWorker:
                     reply = json.loads(answer)
                     return Answer(reply["status"], reply.get("error"))
                 self._end()
-            raise EngineError("the engine worker died twice on %s (see the run's log)" % manifestPath)
+            raise EngineError("the engine worker died twice on %s: %s" % (manifestPath, self._cause()))
+
+    def _cause(self):
+        """Why the worker died, in one line: the environment's problem when the plugin sees one, else
+        the last line the worker wrote to the log."""
+        problem = Plugin.environmentProblem()
+        if problem:
+            return problem
+        with open(self.logPath, errors="replace") as log:
+            log.seek(self._logStart)
+            lines = [line.strip() for line in log if line.strip()]
+        return "%s (the run's log: %s)" % (lines[-1] if lines else "it wrote nothing", self.logPath)
 
     def _end(self):
         if self._process is None:

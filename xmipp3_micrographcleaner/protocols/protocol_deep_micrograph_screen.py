@@ -4,8 +4,10 @@ This module is the protocol's form, checks and reports, and its steps, which sch
 streaming work: the inputs are read by :mod:`.screen_inputs`, batches go to one engine worker per
 run (:mod:`.engine_client`) and the outputs are registered by :mod:`.screen_outputs`.
 
-Micrographs whose flagged area exceeds a maximum are rejected (``outputMicrographsRejected``), with
-their coordinates; without coordinates the protocol screens micrographs only. Coordinates are
+Micrographs whose flagged area (or iciness) exceeds a maximum are rejected
+(``outputMicrographsRejected``) with their coordinates, as the engine decides them, so that its
+thumbnails and summaries agree with the outputs; without coordinates the protocol screens
+micrographs only. Coordinates are
 scheduled one by one as they arrive, grouped in batches by micrograph: picks that arrive for a
 micrograph already done go to a later batch, which reuses its mask. Every input coordinate ends in
 ``outputCoordinates`` (accepted) or ``outputCoordinatesRejected``, with its score, distance to the
@@ -32,7 +34,7 @@ from .engine_client import EngineWorker
 from .screen_inputs import availableMicrographIds, loadCoordinates, loadMicrographs, unscheduledCoordinates
 from .screen_outputs import (COORDINATE_OUTPUTS, MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
                              OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED, ScreenOutputs)
-from ..constants import CRYSTALLINE_ICE, MISSING_MICROGRAPH, MODEL_BUNDLED, MOSTLY_BAD, contract, enginePackageDir
+from ..constants import MISSING_MICROGRAPH, MODEL_BUNDLED, contract, enginePackageDir
 
 MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
 MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
@@ -60,7 +62,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
     particle is; low-scoring coordinates, and those too close to bad regions, go to a rejected set,
     so nothing is lost."""
 
-    _label = "deep micrograph screen (MicrographCleaner)"  # Xmipp's is "deep micrograph cleaner"
+    _label = "deep micrograph screen"  # Scipion shows it after the plugin's name; Xmipp's is "deep micrograph cleaner"
     _devStatus = BETA
     _possibleOutputs = {OUTPUT_ACCEPTED: SetOfCoordinates, OUTPUT_REJECTED: SetOfCoordinates,
                         OUTPUT_MICROGRAPHS: SetOfMicrographs, OUTPUT_MICROGRAPHS_REJECTED: SetOfMicrographs}
@@ -101,13 +103,13 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                       validators=[params.Range(0, 1)],
                       help="Micrographs with more of their area flagged bad (0..1) go to "
                            "outputMicrographsRejected, and all their coordinates are rejected "
-                           "('%s'). 1: keep every micrograph that could be processed." % MOSTLY_BAD)
+                           "('%s'). 1: keep every micrograph that could be processed." % contract.MOSTLY_BAD)
         form.addParam("maxIciness", params.FloatParam, allowsNull=True, label="Max. iciness",
                       help="Also reject micrographs whose iciness (power at 3.5-3.9 Å over power at "
                            "30-80 Å, as Xmipp's CTF estimation reports it; vitreous ice stays below 1) is "
                            "above this ('%s'). Measured only when the pixel size is under 1.75 Å. "
-                           "Empty: no ice rule (the iciness is still stored)." % CRYSTALLINE_ICE)
-        form.addParam("threshold", params.FloatParam, default=0.8, label="Goodness threshold",
+                           "Empty: no ice rule (the iciness is still stored)." % contract.CRYSTALLINE_ICE)
+        form.addParam("threshold", params.FloatParam, default=contract.DEFAULT_THRESHOLD, label="Goodness threshold",
                       help="Coordinates whose goodness (1 - mean badness under the particle, 0..1) is "
                            "below it are rejected. Use -1 to only score and keep every coordinate. "
                            "0.75-0.9 suits most data.")
@@ -211,7 +213,9 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
                     for micId in micIds if micId not in micrographs]
         for entry in entries:
-            entry["rejection"] = self._rejection(entry)
+            entry["rejection"] = (entry["summary"].get("rejection") if entry["ok"] else contract.MICROGRAPH_FAILED)
+        for warning in sorted({text for entry in entries for text in entry["summary"].get("warnings", [])}):
+            self.warning("MicrographCleaner: %s" % warning)  # e.g. an implausible box size, once per batch
         with self._lock:
             self._rememberModel(entries)
             self._screenOutputs.register(entries, micrographs, coordinates)
@@ -254,6 +258,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         # the contract's defaults (its version included) for what the form does not set
         return dict(contract.MANIFEST_DEFAULTS, output_dir=self._getExtraPath("micrographs"), box_size=boxSize * scale,
                     model=self._modelPath(), threshold=threshold if threshold >= 0 else None,
+                    max_flagged=self.maxFlagged.get(), max_iciness=self.maxIciness.get(),
                     min_distance=self._minDistances(), tta=contract.AUGMENTATIONS[self.tta.get()],
                     gpus=",".join(map(str, self.getGpuList())) if self.useGpu.get() else "cpu",
                     batch_size=self.networkBatchSize.get(), thumbnails=self.saveThumbnails.get(),
@@ -279,18 +284,6 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             if self._worker is None:
                 self._worker = EngineWorker(self.getLogPaths()[1])
             return self._worker
-
-    def _rejection(self, entry):
-        """Why a micrograph is rejected (failed, mostly bad, crystalline ice), or None."""
-        summary = entry.get("summary") or {}
-        fraction, ice, maxIce = summary.get("flagged_fraction"), summary.get("iciness"), self.maxIciness.get()
-        if not entry["ok"] or fraction is None:
-            return contract.MICROGRAPH_FAILED
-        if fraction > self.maxFlagged.get():
-            return MOSTLY_BAD
-        if maxIce is not None and ice is not None and ice > maxIce:
-            return CRYSTALLINE_ICE
-        return None
 
     def _missingEntry(self, micId, coords):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
@@ -385,24 +378,25 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         lines = ["Model: %s; threshold %s; minimum distance: %s; max. flagged fraction %g." % (
                      self.mcModel.get() or "?", "none (score only)" if threshold < 0 else "%g" % threshold,
                      distances or "none", self.maxFlagged.get()),
-                 "%d micrographs: %d accepted, %d rejected (mostly bad or failed)."
-                 % (screened, counts[OUTPUT_MICROGRAPHS], counts[OUTPUT_MICROGRAPHS_REJECTED])]
+                 "%s: %d accepted, %d rejected (mostly bad, crystalline ice or failed)."
+                 % (contract.plural(screened, "micrograph"), counts[OUTPUT_MICROGRAPHS],
+                    counts[OUTPUT_MICROGRAPHS_REJECTED])]
         if self._withCoordinates():
-            lines.append("%d coordinates: %d accepted (%.1f%%), %d rejected."
-                         % (total, counts[OUTPUT_ACCEPTED], 100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1),
-                            counts[OUTPUT_REJECTED]))
+            lines.append("%s: %d accepted (%.1f%%), %d rejected."
+                         % (contract.plural(total, "coordinate"), counts[OUTPUT_ACCEPTED],
+                            100.0 * counts[OUTPUT_ACCEPTED] / max(total, 1), counts[OUTPUT_REJECTED]))
         fractions = attributes.values(micrographs, attributes.FLAGGED_FRACTION)
         if fractions:
             lines.append("Flagged bad: %.1f%% of the micrograph area on average, up to %.1f%%."
                          % (100 * sum(fractions) / len(fractions), 100 * max(fractions)))
         ice = attributes.values(micrographs, attributes.ICINESS)
         if ice:
-            lines.append("Iciness (vitreous ice < 1): %.2f on average, up to %.2f (%d micrographs measured)."
-                         % (sum(ice) / len(ice), max(ice), len(ice)))
+            lines.append("Iciness (vitreous ice < 1): %.2f on average, up to %.2f (%s measured)."
+                         % (sum(ice) / len(ice), max(ice), contract.plural(len(ice), "micrograph")))
         failed = [error for error in attributes.values(micrographs, attributes.ERROR) if error]
         if failed:
-            lines.append("%d micrographs failed (their coordinates are rejected): %s"
-                         % (len(failed), "; ".join(failed)))
+            lines.append("%s failed (their coordinates are rejected): %s"
+                         % (contract.plural(len(failed), "micrograph"), "; ".join(failed)))
         return lines
 
     def _methods(self):
@@ -410,10 +404,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         screened = counts[OUTPUT_MICROGRAPHS] + counts[OUTPUT_MICROGRAPHS_REJECTED]
         if not screened:
             return []
-        text = ("Bad regions (carbon, contamination, ice) of %d micrographs were located with "
-                "MicrographCleaner [SanchezGarcia2020] (model %s); %d micrographs with more than %g%% of "
-                "their area flagged were discarded" % (screened, self.mcModel.get(),
-                                                       counts[OUTPUT_MICROGRAPHS_REJECTED], 100 * self.maxFlagged.get()))
+        text = ("Bad regions (carbon, contamination, ice) of %s were located with MicrographCleaner "
+                "[SanchezGarcia2020] (model %s); micrographs with more than %g%% of their area flagged were "
+                "discarded (%d)" % (contract.plural(screened, "micrograph"), self.mcModel.get(),
+                                    100 * self.maxFlagged.get(), counts[OUTPUT_MICROGRAPHS_REJECTED]))
         if self._withCoordinates():
             text += ", and %d of %d particle coordinates lying on clean areas were kept" % (
                 counts[OUTPUT_ACCEPTED], counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED])

@@ -143,12 +143,10 @@ class ScreenOutputs:
             # null distance from a processed micrograph: no bad region at all
             setattr(coord, attributes.DISTANCE_TO_BAD,
                     Float(math.inf if scored and distance is None and entry["ok"] else distance))
-            if not scored:
-                reason = contract.micrograph_failed(failure)
-            else:  # a failed micrograph's coordinates keep the engine's reason
-                reason = entry["rejection"] if entry["rejection"] and entry["ok"] else scores["reason"][i]
+            # the engine's reason, a rejected micrograph's included
+            reason = scores["reason"][i] if scored else contract.micrograph_failed(failure)
             setattr(coord, attributes.REASON, String(reason))
-            yield coord, bool(scored and scores["accepted"][i] and not entry["rejection"])
+            yield coord, bool(scored and scores["accepted"][i])
 
     def _annotatedMicrograph(self, mic, entry, counts):
         summary = entry.get("summary") or {}

@@ -1,4 +1,5 @@
-"""Micrographs with known bad regions (dark discs on noise) and picks on and off them, for tests.
+"""Micrographs with known bad regions (dark discs on noise, or the engine's simulator) and picks on
+and off them, for tests.
 
 Each scene is written as a real MRC file; its picks carry their ground truth ("good" on clean
 ice, "bad" on a disc), so the protocol's decisions can be checked against it. Scenes, MRC files
@@ -8,11 +9,14 @@ and the tiny disc model used with them come from the engine's own test helpers
 import json
 import os
 import re
+import shlex
+import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from .. import Plugin
+from .. import Plugin, demo
+from ..protocols.screen_outputs import OUTPUT_ACCEPTED, OUTPUT_REJECTED
 
 BOX = 32  # particle box (px): the network works at half the micrograph's size
 PIXEL_SIZE = 1.5
@@ -74,21 +78,56 @@ def restore_file_names(micrographs, names):
 
 def write_coordinates_sqlite(path, micrographs, truth):
     """A Scipion coordinates file (pwem's own import format) for the imported ``micrographs``."""
-    from pwem.objects import Coordinate, SetOfCoordinates
-
     ids = {Path(mic.getFileName()).name[:-len(".mrc")]: mic.getObjId() for mic in micrographs}
-    if os.path.exists(path):
-        os.remove(path)  # a set opened on an old file would append to it
-    coordinates = SetOfCoordinates(filename=str(path))
-    for name, picks in truth.items():
-        for x, y, _ in picks:
-            coordinate = Coordinate()
-            coordinate.setPosition(x, y)
-            coordinate.setMicId(ids[name])
-            coordinates.append(coordinate)
-    coordinates.write()
-    coordinates.close()
-    return path
+    return demo.writeCoordinates(path, {ids[name]: [(x, y) for x, y, _ in picks] for name, picks in truth.items()})
+
+
+def import_simulated(project, folder, count, box_size, first_seed=0):
+    """The engine's simulated micrographs (carbon, contamination, crystalline ice, aggregates) and their
+    picks, true particles and picker false positives, imported into ``project``; returns the
+    coordinates protocol and the truth, {(micId, x, y): class code under the pick, 0 = good}."""
+    from pwem.protocols import ProtImportCoordinates, ProtImportMicrographs
+
+    os.makedirs(folder, exist_ok=True)
+    command = "%s simulate %s --count %d --shape 256 256 --box-size %g --first-seed %d --quiet" % (
+        Plugin.getProgram(), shlex.quote(folder), count, box_size, first_seed)
+    subprocess.run(command, shell=True, check=True, env=Plugin.getEnviron())
+    with open(os.path.join(folder, "sim_%06d.json" % first_seed)) as stream:
+        pixel_size = json.load(stream)["pixel_size"]
+    mics = demo.newRun(project, ProtImportMicrographs, "simulated micrographs", filesPath=folder,
+                       filesPattern="sim_??????.mrc", samplingRate=pixel_size, voltage=300, sphericalAberration=2.7,
+                       amplitudeContrast=0.1)
+    demo.run(project, mics)
+    truth, (x, y) = {}, demo.STAR_COLUMNS
+    for mic in mics.outputMicrographs:
+        rows = demo.readStar(os.path.join(folder, Path(mic.getFileName()).name[:-len(".mrc")] + "_particles.star"))
+        truth.update({(mic.getObjId(), round(float(row[x])), round(float(row[y]))): int(row["_mcTrueClass"])
+                      for row in rows})
+    picks = {}
+    for micId, x, y in truth:
+        picks.setdefault(micId, []).append((x, y))
+    sqlite = demo.writeCoordinates(os.path.join(folder, "coordinates.sqlite"), picks)
+    coords = demo.newRun(project, ProtImportCoordinates, "simulated picks",
+                         importFrom=ProtImportCoordinates.IMPORT_FROM_SCIPION, filesPath=sqlite,
+                         inputMicrographs=mics.outputMicrographs, boxSize=int(box_size))
+    demo.run(project, coords)
+    return coords, truth
+
+
+def decisions(protocol):
+    """{(micId, x, y): accepted} over both coordinate outputs."""
+    decided = {}
+    for name, accepted in ((OUTPUT_ACCEPTED, True), (OUTPUT_REJECTED, False)):
+        for coord in getattr(protocol, name):
+            decided[(coord.getMicId(), coord.getX(), coord.getY())] = accepted
+    return decided
+
+
+def agreement(decided, truth):
+    """Share of true particles on clean ice accepted, and of picks on bad regions rejected."""
+    good = [decided[key] for key, label in truth.items() if label == 0]
+    bad = [not decided[key] for key, label in truth.items() if label != 0]
+    return sum(good) / max(len(good), 1), sum(bad) / max(len(bad), 1)
 
 
 def truth_by_position(micrographs, truth, scale=1):

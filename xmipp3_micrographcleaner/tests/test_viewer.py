@@ -7,9 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import unittest
+from types import SimpleNamespace
 
 import mrcfile
 import numpy as np
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 from pwem.objects import SetOfMicrographs
@@ -196,3 +199,24 @@ class TestViewer(ScreenTestBase):
             pixels = np.asarray(image.convert("RGB")).astype(int)
         green = (abs(pixels - (40, 230, 40)).sum(axis=2) < 60).sum()
         self.assertGreater(green, 200, "the accepted particles' green circles should be on screen")
+
+
+class TestPalette(unittest.TestCase):
+    """The plots speak the thumbnails' colours: the contract's, one per class, and one for chosen values."""
+
+    def test_plots_use_the_contract_colours(self):
+        classes = ("carbon", "contamination", "crystalline_ice", "aggregate")
+        records = [SimpleNamespace(micId=i, flagged=0.3 * i, rejectedFraction=0.2 * i, error=None,
+                                   classFractions={name: 0.05 * i for name in classes}, micrographRejected=i == 3)
+                   for i in range(1, 4)]
+        top, bottom = figures.overTime(Figure(), records, classes, maxFlagged=0.8)
+        colours = {line.get_label(): to_hex(line.get_color()) for line in top.lines + bottom.lines}
+        for name in classes:
+            self.assertEqual(colours[name], contract.class_colour(name))
+        self.assertEqual(colours["max. flagged fraction"], contract.THRESHOLD_COLOUR)
+        self.assertEqual(colours["rejected micrograph"], contract.REJECTED_COLOUR)
+        self.assertEqual(colours["rejected particles"], contract.REJECTED_COLOUR)
+        histogram = figures.scoreHistogram(Figure(), [0.9, 0.2], [True, False], [contract.ACCEPTED, "x"], 0.5)
+        self.assertEqual(to_hex(histogram.lines[0].get_color()), contract.THRESHOLD_COLOUR)
+        accepted, rejected = (to_hex(bars.patches[0].get_facecolor()) for bars in histogram.containers)
+        self.assertEqual((accepted, rejected), (contract.ACCEPTED_COLOUR, contract.REJECTED_COLOUR))

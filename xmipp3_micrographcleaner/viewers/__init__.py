@@ -1,2 +1,2 @@
-"""Viewers of the plugin: the deep micrograph cleaner's "Analyze results" form and its windows."""
+"""Viewers of the plugin: the deep micrograph screen's "Analyze results" form and its windows."""
 from .viewer_screen import MicrographCleanerViewer

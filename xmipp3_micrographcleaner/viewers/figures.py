@@ -1,7 +1,8 @@
 """The viewer's pictures, drawn into a given matplotlib Figure from plain numbers and file paths.
 
 No Scipion and no pyplot here: the same functions fill the Tk windows, the headless tests' PNGs
-and the README's pictures. Micrograph records only need the attributes of
+and the README's pictures. Every colour that means something (a class, accepted, rejected, a chosen
+value) is the contract's, which the engine's thumbnails use too. Micrograph records only need the attributes of
 :class:`..results.MicrographResult`.
 """
 import math
@@ -11,13 +12,9 @@ from collections import Counter
 import mrcfile
 import numpy as np
 from matplotlib.image import imread
-from matplotlib.lines import Line2D
 
 from ..constants import contract
 
-ACCEPTED_COLOUR = "#2ca02c"
-REJECTED_COLOUR = "#d62728"
-RUN_COLOUR = "#444444"
 BINS = np.linspace(0.0, 1.0, 51)
 
 
@@ -38,10 +35,10 @@ def scoreHistogram(figure, scores, accepted, reasons, threshold):
     grid = figure.add_gridspec(1, 2, width_ratios=[3, 1.3])
     axes = figure.add_subplot(grid[0])
     groups = [scores[scored & accepted], scores[scored & ~accepted]]
-    axes.hist(groups, bins=BINS, stacked=True, color=[ACCEPTED_COLOUR, REJECTED_COLOUR],
+    axes.hist(groups, bins=BINS, stacked=True, color=[contract.ACCEPTED_COLOUR, contract.REJECTED_COLOUR],
               label=["accepted (%d)" % len(groups[0]), "rejected (%d)" % len(groups[1])])
     if threshold is not None and threshold >= 0:
-        axes.axvline(threshold, color=RUN_COLOUR, linestyle="--", label="threshold %.2f" % threshold)
+        axes.axvline(threshold, color=contract.THRESHOLD_COLOUR, linestyle="--", label="threshold %.2f" % threshold)
     axes.set_xlim(0, 1)
     axes.set_xlabel("goodness (1 - mean badness under the particle)")
     axes.set_ylabel("coordinates")
@@ -63,13 +60,14 @@ def scoreHistogram(figure, scores, accepted, reasons, threshold):
 def keptCurve(figure, thresholds, kept, total, threshold, chosen, minDistance, runThreshold):
     """Coordinates kept as a function of the threshold, with the chosen threshold's count marked."""
     axes = figure.add_subplot(1, 1, 1)
-    axes.plot(thresholds, kept, color=ACCEPTED_COLOUR, drawstyle="steps-post")
+    axes.plot(thresholds, kept, color=contract.ACCEPTED_COLOUR, drawstyle="steps-post")
     axes.plot([threshold], [chosen], "o", color="black")
     axes.annotate("%d of %d kept (%.1f%%)" % (chosen, total, 100.0 * chosen / max(total, 1)),
                   (threshold, chosen), textcoords="offset points", xytext=(-8 if threshold > 0.5 else 8, 8),
                   ha="right" if threshold > 0.5 else "left")
     if runThreshold is not None and runThreshold >= 0:
-        axes.axvline(runThreshold, color=RUN_COLOUR, linestyle="--", label="run's threshold %.2f" % runThreshold)
+        axes.axvline(runThreshold, color=contract.THRESHOLD_COLOUR, linestyle="--",
+                     label="run's threshold %.2f" % runThreshold)
         axes.legend(loc="lower left")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, max(total, 1) * 1.05)
@@ -106,17 +104,10 @@ def _picture(axes, record, fontsize):
     else:
         axes.set_box_aspect(1)
         axes.text(0.5, 0.5, textwrap.fill(record.error or "no picture saved", 34), ha="center", va="center",
-                  color=REJECTED_COLOUR if record.error else "black", fontsize=fontsize, transform=axes.transAxes)
+                  color=contract.REJECTED_COLOUR if record.error else "black", fontsize=fontsize,
+                  transform=axes.transAxes)
     for spine in axes.spines.values():
-        spine.set_color(REJECTED_COLOUR if record.error else "#999999")
-
-
-def galleryLegend(figure):
-    """Accepted/rejected markers; the tint's classes are in each picture's own legend."""
-    handles = [Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor=colour, label=label)
-               for colour, label in ((ACCEPTED_COLOUR, "accepted particle"), (REJECTED_COLOUR, "rejected particle"))]
-    figure.legend(handles=handles, loc="lower center", ncol=2, frameon=False,
-                  title="tint: regions flagged bad, one colour per class (legend in each picture)")
+        spine.set_color(contract.REJECTED_COLOUR if record.error else "#999999")
 
 
 def galleryPage(figure, records, columns=4, title=""):
@@ -130,8 +121,8 @@ def galleryPage(figure, records, columns=4, title=""):
         tiles.append((axes, record))
     if title:
         figure.suptitle(title)
-    galleryLegend(figure)
-    figure.subplots_adjust(left=0.02, right=0.98, top=0.9 if title else 0.95, bottom=0.12, hspace=0.35, wspace=0.05)
+    # each picture carries its own key (classes present, accepted and rejected picks) below it
+    figure.subplots_adjust(left=0.02, right=0.98, top=0.86 if title else 0.93, bottom=0.03, hspace=0.35, wspace=0.05)
     return tiles
 
 
@@ -179,23 +170,24 @@ def overTime(figure, records, classes=(), window=10, maxFlagged=None):
     rejected = np.array([record.rejectedFraction for record in records], float)
     failed = [i for i, record in enumerate(records) if record.error]
     top, bottom = figure.subplots(2, 1, sharex=True)
-    top.plot(order, 100 * flagged, ".", color="#7f7f7f", label="flagged (any class)")
+    top.plot(order, 100 * flagged, ".", color=contract.class_colour("bad"), label="flagged (any class)")
     top.plot(order, 100 * runningMean(flagged, window), color="black", label="mean of last %d" % window)
     for name in classes:
-        top.plot(order, [100 * record.classFractions.get(name, np.nan) for record in records], ".", label=name)
+        top.plot(order, [100 * record.classFractions.get(name, np.nan) for record in records], ".",
+                 color=contract.class_colour(name), label=name)
     if failed:
-        top.plot(order[failed], np.zeros(len(failed)), "x", color=REJECTED_COLOUR, label="failed micrograph")
+        top.plot(order[failed], np.zeros(len(failed)), "x", color=contract.REJECTED_COLOUR, label="failed micrograph")
     mostlyBad = [i for i, record in enumerate(records) if record.micrographRejected and not record.error]
     if mostlyBad:
-        top.plot(order[mostlyBad], 100 * flagged[mostlyBad], "o", mfc="none", color=REJECTED_COLOUR,
+        top.plot(order[mostlyBad], 100 * flagged[mostlyBad], "o", mfc="none", color=contract.REJECTED_COLOUR,
                  label="rejected micrograph")
     if maxFlagged is not None and maxFlagged < 1:
-        top.axhline(100 * maxFlagged, color=REJECTED_COLOUR, linestyle="--", label="max. flagged fraction")
+        top.axhline(100 * maxFlagged, color=contract.THRESHOLD_COLOUR, linestyle="--", label="max. flagged fraction")
     top.set_ylabel("area flagged bad (%)")
     top.set_ylim(bottom=0)
     top.legend(loc="upper left", fontsize=8)
     top.set_title("%d micrographs in acquisition order" % len(records))
-    bottom.plot(order, 100 * rejected, ".", color=REJECTED_COLOUR, label="rejected particles")
+    bottom.plot(order, 100 * rejected, ".", color=contract.REJECTED_COLOUR, label="rejected particles")
     bottom.plot(order, 100 * runningMean(rejected, window), color="black", label="mean of last %d" % window)
     bottom.set_ylabel("particles rejected (%)")
     bottom.set_ylim(0, 105)

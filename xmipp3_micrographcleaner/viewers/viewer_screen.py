@@ -1,4 +1,4 @@
-"""The deep micrograph cleaner's "Analyze results" form: every view needs only the Scipion core.
+"""The deep micrograph screen's "Analyze results" form: every view needs only the Scipion core.
 
 Histogram and over-time plots are EmPlotter figures; the gallery and the threshold explorer are
 Tk windows (:mod:`.windows`); the masks open in whichever of Scipion's viewers of image sets is
@@ -23,7 +23,7 @@ class MicrographCleanerViewer(EmProtocolViewer):
     """Goodness histogram, threshold explorer, thumbnail gallery, quality over time and masks,
     so that a threshold is chosen by looking at the data."""
 
-    _label = "viewer deep micrograph cleaner"
+    _label = ProtDeepMicrographScreen._label  # one name for the protocol and its viewer
     _targets = [ProtDeepMicrographScreen]
     _environments = [DESKTOP_TKINTER]
 

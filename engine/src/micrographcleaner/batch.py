@@ -7,13 +7,14 @@ thumbnail, flagged fractions and, per coordinate id, goodness, distance, decisio
 
 The manifest's and the result's fields are defined in :mod:`.contract`, for example::
 
-    {"version": 1, "output_dir": "...", "box_size": 200, "threshold": 0.8, "min_distance": {"any": 100.0},
-     "gpus": "cpu", "thumbnails": true,
+    {"version": 2, "output_dir": "...", "box_size": 200, "threshold": 0.8, "min_distance": {"any": 100.0},
+     "max_flagged": 0.8, "gpus": "cpu", "thumbnails": true,
      "micrographs": [{"id": 7, "path": "...", "pixel_size": 1.1, "key": "mic007",
                       "coordinates": {"id": [1, 2], "x": [10.0, 20.0], "y": [30.0, 40.0]}}]}
 
 The result is written atomically once the whole batch is done; masks written before an
-interruption are reused when the same manifest is run again. ``micrographcleaner worker``
+interruption are reused when the same manifest is run again. The output folder is held while the
+batch runs: a second batch into it is refused until the first ends. ``micrographcleaner worker``
 (:mod:`.worker`) runs manifests one after another in one process, loading each model once.
 """
 from __future__ import annotations
@@ -30,10 +31,10 @@ from .cleaner import Result
 from .contract import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_DEFAULTS, MANIFEST_REQUIRED, MANIFEST_VERSION)
 from .iciness import measure_iciness
 from .images import write_json
-from .jobs import check_output_dir, micrograph_output_paths
+from .jobs import check_output_dir, holding_output_dir, micrograph_output_paths
 from .options import CleaningOptions, Job, OptionError, UsageError, check_number
 from .runner import ModelChoice, Runner, run_jobs
-from .scoring import ScoringRule
+from .scoring import MicrographRule, ScoringRule
 
 
 class ManifestError(ValueError):
@@ -45,7 +46,8 @@ def _finite_or_none(values) -> list[float | None]:
 
 
 def read_manifest(path: Path) -> tuple[dict, list[Job]]:
-    """The manifest and its jobs, checked so that no two jobs share outputs and no output leaves output_dir."""
+    """The manifest and its jobs, checked so that no two jobs share outputs or ids (the result is keyed
+    by them) and no output leaves output_dir."""
     try:
         manifest = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
@@ -59,13 +61,25 @@ def read_manifest(path: Path) -> tuple[dict, list[Job]]:
         raise ManifestError(f"{path}: manifest version {manifest['version']!r}, but this engine reads version "
                             f"{MANIFEST_VERSION}; install the engine that matches the plugin")
     jobs = [_job(path, number, entry) for number, entry in enumerate(manifest["micrographs"], start=1)]
-    stems: dict[str, int] = {}
-    for number, job in enumerate(jobs, start=1):
-        first = stems.setdefault(job.stem, number)
-        if first != number:
-            raise ManifestError(f"{path}: micrographs {first} and {number} share the output name {job.stem!r}; "
-                                "give them distinct keys")
+    numbered = list(enumerate(jobs, start=1))
+    _check_unique(path, "output name", [(number, job.stem) for number, job in numbered])
+    _check_unique(path, "id", [(number, job.payload["id"]) for number, job in numbered
+                               if job.payload["id"] is not None])
+    _check_unique(path, "coordinate id", [(number, coordinate) for number, job in numbered
+                                          for coordinate in job.payload["coordinate_ids"] or []])
     return manifest, jobs
+
+
+def _check_unique(path: Path, what: str, values: list[tuple[int, object]]) -> None:
+    """Refuse a manifest where a name or id of ``values`` (micrograph number, value) appears twice:
+    two micrographs would write the same outputs, or the result could not be read back by id."""
+    first: dict[str, int] = {}
+    for number, value in values:
+        key = json.dumps(value, sort_keys=True)
+        if key in first:
+            where = f"micrograph {number}" if first[key] == number else f"micrographs {first[key]} and {number}"
+            raise ManifestError(f"{path}: {where} share the {what} {value!r}; every one must be distinct")
+        first[key] = number
 
 
 def _job(path: Path, number: int, entry: dict) -> Job:
@@ -110,8 +124,10 @@ def options_from_manifest(manifest: dict) -> CleaningOptions:
     if not isinstance(limits, dict):
         raise OptionError(f"min_distance must be an object of class: distance, got {limits!r}")
     rule = ScoringRule(_number(manifest, "threshold"), {name: _number(limits, name) for name in limits})
+    micrograph_rule = MicrographRule(_number(manifest, "max_flagged"), _number(manifest, "max_iciness"))
     options = CleaningOptions(box_size=_number(manifest, "box_size"), output_dir=Path(manifest["output_dir"]),
                               particle_diameter=_number(manifest, "particle_diameter"), rule=rule,
+                              micrograph_rule=micrograph_rule,
                               full_size=bool(_setting(manifest, "full_size")),
                               thumbnails=bool(_setting(manifest, "thumbnails")),
                               write_masks=bool(_setting(manifest, "save_masks")),
@@ -165,9 +181,10 @@ def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False,
                          [job.micrograph for job in jobs], "output_dir")
         choice = ModelChoice(_setting(manifest, "model"), _setting(manifest, "tta"),
                              int(_setting(manifest, "batch_size")))
-        results = run_jobs(jobs, options, choice, _setting(manifest, "gpus"), _setting(manifest, "threads"),
-                           quiet, runner, measures={"iciness": measure_iciness})
-        entries = [result_entry(result, options.output_dir) for result in results]
+        with holding_output_dir(options.output_dir, "output_dir"):
+            results = run_jobs(jobs, options, choice, _setting(manifest, "gpus"), _setting(manifest, "threads"),
+                               quiet, runner, measures={"iciness": measure_iciness})
+            entries = [result_entry(result, options.output_dir) for result in results]
         models = [entry["summary"]["model"] for entry in entries if entry["ok"]]
         write_json(result_path, {"model": models[0] if models else None, "micrographs": entries})
     except ManifestError as error:
@@ -175,7 +192,7 @@ def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False,
     except (OptionError, UsageError, KeyError, TypeError, ValueError) as error:
         return _refused(f"{manifest_path}: {error}")
     except OSError as error:
-        return _refused(f"cannot write {error.filename} ({error.strerror})")
+        return _refused(f"cannot write {error.filename or result_path} ({error.strerror or error})")
     failed = [entry for entry in entries if not entry["ok"]]
     for entry in failed:
         print(f"FAILED {entry['error']}", file=sys.stderr)

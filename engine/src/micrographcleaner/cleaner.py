@@ -4,9 +4,11 @@ One :class:`Cleaner` holds one loaded model (a :class:`~.prediction.Predictor`) 
 number of micrographs; reading and preprocessing the next micrograph runs in a thread while the
 network works on the current one. A micrograph that fails yields a result with its error; the
 others carry on. A mask already on disk from the same model, scale and micrograph content (a
-checksum of its pixels, kept in the JSON) is reused, so an interrupted run resumes without redoing
-work and a replaced micrograph of the same name is predicted again. Where it runs (CPU, GPUs) is
-:mod:`.runner`'s business.
+checksum of its pixels, kept in the JSON with the checksums of the mask files) is reused, so an
+interrupted run resumes without redoing work, while a replaced micrograph of the same name, or a
+damaged or replaced mask, is predicted again. A micrograph that the run's
+:class:`~.scoring.MicrographRule` rejects has all its coordinates rejected, in its JSON and
+thumbnail as in its scores. Where it runs (CPU, GPUs) is :mod:`.runner`'s business.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from .classes import class_channels
 from .contract import ANY_CLASS, OUTSIDE_MICROGRAPH, micrograph_failed
-from .images import MicrographError, read_mask, read_micrograph, write_json, write_mask
+from .images import MicrographError, file_sha256, read_mask, read_micrograph, write_json, write_mask
 from .jobs import output_paths
 from .options import CleaningOptions, Job, OptionError
 from .preprocessing import Geometry, area_resize, downsampling_factor
@@ -44,6 +46,12 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
+    @classmethod
+    def failed(cls, job: Job, message: str) -> "Result":
+        """A micrograph that could not be processed: its coordinates all rejected, saying why."""
+        scores = failed_scores(job.n_coordinates, micrograph_failed(message)) if job.xy is not None else None
+        return cls(job, message, {"micrograph": str(job.micrograph), "error": message}, scores)
+
 
 @dataclass
 class _Prepared:
@@ -53,7 +61,7 @@ class _Prepared:
     factor: float  # micrograph pixels per working pixel, by the model's scale rule
     pixel_size: float | None
     checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
-    reused: np.ndarray | None  # badness read back from a previous run
+    reused: tuple[np.ndarray, dict] | None  # badness read back from a previous run, and its masks' checksums
     timings: dict
     measured: dict  # the cleaner's measures of the full-resolution micrograph
 
@@ -115,32 +123,38 @@ class Cleaner:
                    "checksum": time.perf_counter() - preprocessed}
         pixel_size = job.pixel_size or micrograph.pixel_size
         measured = {name: measure(micrograph.data, pixel_size) for name, measure in self.measures.items()}
+        measured["warnings"] = self.options.box_warnings(micrograph.data.shape)
         return _Prepared(job, working, geometry, factor, pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
-    def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> np.ndarray | None:
-        """The badness map of an earlier run with the same model, scale and pixels, if complete on disk."""
+    def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> tuple[np.ndarray, dict] | None:
+        """The badness map of an earlier run with the same model, scale and pixels, and the checksums
+        of its mask files, if those files are on disk as that run wrote them."""
         paths = self.paths(job)
-        if not (paths["json"].is_file() and paths["mask"].is_file()):
+        if not paths["json"].is_file():
             return None
         try:
             previous = json.loads(paths["json"].read_text())
         except ValueError:
             return None
-        if (previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
+        if not isinstance(previous, dict) or (
+                previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
                 or tuple(previous.get("working_shape", ())) != geometry.working_shape
                 or previous.get("micrograph_sha256") != checksum):
             return None
+        kinds = ["mask"] if len(self.card.classes) == 1 else ["mask", "classes"]
+        written = previous.get("masks_sha256") or {}
+        if not all(paths[kind].is_file() and written.get(kind) == file_sha256(paths[kind]) for kind in kinds):
+            return None  # damaged, replaced by another micrograph's, or from before masks had checksums
         mask = read_mask(paths["mask"])
         mask = mask if mask.shape == geometry.working_shape else area_resize(mask, geometry.working_shape)
+        checksums = {kind: written[kind] for kind in written if kind in kinds}
         if len(self.card.classes) == 1:
-            return mask[..., None]
-        if not paths["classes"].is_file():
-            return None
+            return mask[..., None], checksums
         labels = read_mask(paths["classes"]).astype(np.int64)
         if labels.shape != geometry.working_shape:
             return None
-        return np.concatenate([mask[..., None], class_channels(labels, len(self.card.classes) - 1)], axis=-1)
+        return np.concatenate([mask[..., None], class_channels(labels, len(self.card.classes) - 1)], axis=-1), checksums
 
     def _finish(self, job: Job, prepared_future) -> Result:
         try:
@@ -150,35 +164,38 @@ class Cleaner:
             if isinstance(error, MicrographError):
                 message = str(error)
             elif isinstance(error, OSError) and error.strerror:
-                message = f"{job.micrograph}: cannot write its outputs ({error.strerror}: {error.filename})"
+                message = (f"{job.micrograph}: cannot write its outputs ({error.strerror}: "
+                           f"{error.filename or self.options.output_dir})")
             else:
                 message = f"{job.micrograph}: {type(error).__name__}: {error}"
-            scores = failed_scores(job.n_coordinates, micrograph_failed(message)) if job.xy is not None else None
-            return Result(job, message, {"micrograph": str(job.micrograph), "error": message}, scores)
+            return Result.failed(job, message)
 
     def _predict_and_score(self, prepared: _Prepared) -> Result:
         job, geometry, timings = prepared.job, prepared.geometry, prepared.timings
         started = time.perf_counter()
         reused = prepared.reused is not None
-        badness = prepared.reused if reused else self.predictor.predict(prepared.working)
+        badness, masks_sha256 = prepared.reused if reused else (self.predictor.predict(prepared.working), {})
         timings["network"] = time.perf_counter() - started
 
         started = time.perf_counter()
         paths = self.paths(job)
         if self.options.write_masks and not reused:
-            self._write_masks(paths, badness, geometry, prepared.pixel_size)
+            masks_sha256 = self._write_masks(paths, badness, geometry, prepared.pixel_size)
         timings["write"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        fractions = flagged_fractions(badness, self.card.classes)
+        rejection = self.options.micrograph_rule.rejection(fractions[ANY_CLASS], prepared.measured.get("iciness"))
         scores = None
         if job.xy is not None:
             scores = score_coordinates(badness, geometry, job.xy, self.options.diameter, self.card.classes,
                                        self.options.rule, prepared.pixel_size)
+            scores = scores.rejected_as(rejection) if rejection else scores
         timings["score"] = time.perf_counter() - started
 
-        summary = self._summary(job, geometry, prepared.factor, badness, prepared.pixel_size, scores, timings,
-                                reused)
-        summary["micrograph_sha256"] = prepared.checksum
+        summary = self._summary(job, geometry, prepared.factor, badness, fractions, prepared.pixel_size, scores,
+                                timings, reused)
+        summary.update(rejection=rejection, micrograph_sha256=prepared.checksum, masks_sha256=masks_sha256)
         summary.update(prepared.measured)
         if self.options.thumbnails:
             centres = None if job.xy is None else geometry.to_working(job.xy)
@@ -191,9 +208,10 @@ class Cleaner:
         return Result(job, None, summary, scores, badness)
 
     def _write_masks(self, paths: dict[str, Path], badness: np.ndarray, geometry: Geometry,
-                     pixel_size: float | None) -> None:
+                     pixel_size: float | None) -> dict[str, str]:
         """The mask (float, working or full size) and, for models with classes, the 8-bit label map at
-        the working size (a few hundred kB); per-class float maps only when asked for."""
+        the working size (a few hundred kB); per-class float maps only when asked for. Returns the
+        checksums of the mask and label map, which a later run checks before reusing them."""
         unit = pixel_size or 1.0
 
         def voxel(shape: tuple[int, int]) -> tuple[float, float]:
@@ -208,14 +226,16 @@ class Cleaner:
 
             channels = np.stack([resize(c, shape, order=1, mode="edge", anti_aliasing=False) for c in channels])
         write_mask(paths["mask"], channels[0], voxel(shape))
+        kinds = ["mask"]
         if len(self.card.classes) > 1:
             write_mask(paths["classes"], class_labels(badness), voxel(geometry.working_shape), dtype=np.int8)
+            kinds.append("classes")
             if self.options.class_maps:
                 write_mask(paths["class_maps"], channels[1:], voxel(shape))
+        return {kind: file_sha256(paths[kind]) for kind in kinds}
 
-    def _summary(self, job: Job, geometry: Geometry, factor: float, badness: np.ndarray, pixel_size: float | None,
-                 scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:
-        fractions = flagged_fractions(badness, self.card.classes)
+    def _summary(self, job: Job, geometry: Geometry, factor: float, badness: np.ndarray, fractions: dict[str, float],
+                 pixel_size: float | None, scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:
         summary = {
             "micrograph": str(job.micrograph),
             "model": self.card.name,

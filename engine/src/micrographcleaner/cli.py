@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from . import __version__
 from .commands import COMMANDS
 from .contract import EXIT_USAGE
 from .options import UsageError
@@ -27,11 +28,30 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Paragraphs wrapped to the terminal as usual; one with indented lines (an example) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        fill = super()._fill_text
+        return "\n\n".join(paragraph if "\n " in paragraph else fill(paragraph, width, indent)
+                           for paragraph in text.split("\n\n"))
+
+
+def example(command_line: str) -> str:
+    """A ``--help``'s closing paragraph."""
+    return f"example:\n  {command_line}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="micrographcleaner", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="micrographcleaner", formatter_class=HelpFormatter,
+                    description="Finds the bad regions of cryo-EM micrographs (carbon, contamination, crystalline "
+                                "ice, aggregates) and scores particle coordinates against them.",
+                    epilog="Run 'micrographcleaner COMMAND --help' for a command's options and an example.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_arguments(commands.add_parser(command.NAME, help=command.HELP))
+        command.add_arguments(commands.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION,
+                                                  epilog=example(command.EXAMPLE), formatter_class=HelpFormatter))
     return parser
 
 

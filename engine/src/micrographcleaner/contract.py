@@ -33,6 +33,9 @@ AUGMENTATIONS = ("none", "flips", "d8")
 ANY_CLASS = "any"
 """A minimum distance, or a flagged fraction, for bad pixels of any class."""
 
+DEFAULT_THRESHOLD = 0.8
+"""The goodness a coordinate needs by default, on the command line and in the protocol alike."""
+
 # ---------------------------------------------------------------------------- bundled model
 BUNDLED_MODEL = ("models", "default.keras")
 """The bundled model, relative to the ``micrographcleaner`` package folder."""
@@ -50,6 +53,8 @@ IMAGE_SUFFIXES = (MASK_SUFFIX, CLASSES_SUFFIX, CLASS_MAPS_SUFFIX)
 """The engine's own images, which sit beside a ``<stem>.json`` and are never taken for micrographs."""
 REJECTED_FOLDER = "rejected"
 """Rejected coordinate rows go to ``<output>/rejected/<file>``, accepted ones to ``<output>/<file>``."""
+OUTPUT_LOCK = ".micrographcleaner.lock"
+"""Held (``flock``) by the run writing into an output folder, so that a second run is refused there."""
 
 
 def micrograph_outputs(stem, mask_suffix=MASK_SUFFIX):
@@ -64,6 +69,24 @@ def micrograph_outputs(stem, mask_suffix=MASK_SUFFIX):
 
 REUSABLE_OUTPUTS = ("mask", "classes", "json")
 """What a later run needs to reuse a mask instead of predicting again."""
+
+# ---------------------------------------------------------------------------- palette
+CLASS_COLOURS = {"carbon": "#ff9f1c", "contamination": "#2878ff", "crystalline_ice": "#ff3cc8",
+                 "aggregate": "#00c8c8", "bad": "#a05aff"}
+"""One colour per bad class (``bad``: a model without classes, or a class not stated), used by the
+engine's thumbnails and the plugin's plots alike, so a class looks the same everywhere."""
+ACCEPTED_COLOUR = "#22cc22"
+"""Accepted particles (and micrographs)."""
+REJECTED_COLOUR = "#ff2828"
+"""Rejected particles (and micrographs, and failures)."""
+THRESHOLD_COLOUR = "#444444"
+"""Lines that mark a chosen value (the goodness threshold, the max. flagged fraction)."""
+
+
+def class_colour(class_name):
+    """The colour of ``class_name``; a class without a colour of its own is drawn as ``bad``."""
+    return CLASS_COLOURS.get(class_name, CLASS_COLOURS["bad"])
+
 
 # ---------------------------------------------------------------------------- coordinate columns
 GOODNESS_COLUMN = "goodRegionScore"
@@ -85,6 +108,10 @@ OUTSIDE_MICROGRAPH = "outside micrograph"
 NO_MATCHING_MICROGRAPH = "no micrograph matches this coordinate file"
 MICROGRAPH_FAILED = "micrograph failed"
 """Prefix of the reason of every coordinate of a micrograph that could not be processed."""
+MOSTLY_BAD = "micrograph mostly bad"
+"""The reason of every scored coordinate of a micrograph flagged above the maximum fraction."""
+CRYSTALLINE_ICE = "crystalline ice"
+"""The reason of every scored coordinate of a micrograph whose iciness is above the maximum."""
 
 
 def near(class_name):
@@ -102,12 +129,17 @@ def micrograph_failed(message):
     return "%s: %s" % (MICROGRAPH_FAILED, message)
 
 
+def plural(count, noun):
+    """``1 micrograph``, ``2 micrographs``: how messages on either side count what a user may have one of."""
+    return "%d %s%s" % (count, noun, "" if count == 1 else "s")
+
+
 REDECIDABLE_REASONS = (ACCEPTED, LOW_GOODNESS, NEAR_BAD_REGION)
 """Decisions that a new threshold or minimum distance can change; the others (outside, unreadable,
 failed, a class's distance) stand whatever the threshold."""
 
 # ---------------------------------------------------------------------------- manifest
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 """Raised with any change of the manifest's or the result's layout; the engine refuses others."""
 MANIFEST_REQUIRED = ("output_dir", "box_size", "micrographs")
 MANIFEST_DEFAULTS = {
@@ -115,6 +147,8 @@ MANIFEST_DEFAULTS = {
     "model": None,  # a model file; None: the bundled model
     "particle_diameter": None,  # micrograph px; None: the box size
     "threshold": None,  # keep goodness >= threshold; None: keep all, score only
+    "max_flagged": None,  # reject micrographs flagged above this fraction (MOSTLY_BAD); None: no such rule
+    "max_iciness": None,  # reject micrographs whose iciness is above this (CRYSTALLINE_ICE); None: no such rule
     "min_distance": {},  # class name or ANY_CLASS -> distance (Å with a pixel size, else px)
     "tta": "none",  # one of AUGMENTATIONS
     "gpus": "all",  # 'cpu', GPU ids '0,1', or 'all'
@@ -145,10 +179,15 @@ RESULT_MICROGRAPH_FIELDS = ("id", "path", "ok", "error", "summary", "mask", "thu
 """``mask`` and ``thumbnail`` are full paths (None when not written); ``error`` is one line."""
 SUMMARY_FIELDS = ("micrograph", "model", "model_sha256", "classes", "box_size", "particle_diameter",
                   "downsampling_factor", "micrograph_shape", "working_shape", "pixel_size", "flagged_fraction",
-                  "mean_badness", "class_fractions", "mostly_bad", "mask", "mask_reused", "timings",
-                  "micrograph_sha256", "iciness", "thumbnail", "coordinates")
-"""A processed micrograph's summary (also its ``<stem>.json``); ``iciness`` is None where the pixel
-size is unknown or too coarse, ``thumbnail`` only present when written."""
+                  "mean_badness", "class_fractions", "mostly_bad", "rejection", "mask", "mask_reused",
+                  "timings", "micrograph_sha256", "masks_sha256", "iciness", "warnings", "thumbnail",
+                  "coordinates")
+"""A processed micrograph's summary (also its ``<stem>.json``). ``rejection`` is the micrograph's
+rejection reason (:data:`MOSTLY_BAD`, :data:`CRYSTALLINE_ICE`) or None, and ``coordinates`` counts
+the decisions after it; ``masks_sha256`` holds the checksum of each mask file written, by kind, so
+that a damaged or replaced mask is predicted again; ``iciness`` is None where the pixel size is
+unknown or too coarse; ``warnings`` lists what looked implausible (e.g. the box size);
+``thumbnail`` is only present when written."""
 RESULT_COORDINATE_FIELDS = ("id", "goodness", "distance", "class_distance", "accepted", "reason")
 """Lists in the order of the manifest's coordinate ids; goodness and distances are None where they
 could not be measured (a distance of None on a processed micrograph: no bad pixel at all)."""

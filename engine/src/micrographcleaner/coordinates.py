@@ -4,12 +4,15 @@ Cleaning a micrograph means scoring its particles and writing them back, so ever
 reader here keeps enough of the original file (blocks, columns, delimiter, header)
 to write the same file again with some rows dropped and a few columns added.
 A row that cannot be read (text or NaN in a coordinate, too few or too many values) does
-not sink its file: it is kept, with NaN centres, so that it can be rejected with its reason.
+not sink its file: it is kept, with NaN centres, so that it can be rejected with its reason. So are
+all the rows of a STAR table that lacks one of the coordinate columns, or of several tables that
+hold coordinates (they may be several micrographs' picks).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 import starfile
 
+from .contract import plural
 from .images import atomic_path
 
 FORMATS = ("pos", "star", "box", "text")
@@ -30,6 +34,8 @@ _SUFFIX_FORMATS = {
     ".tab": "text",
     ".coords": "text",
 }
+COORDINATE_SUFFIXES = tuple(_SUFFIX_FORMATS)
+"""The extensions of the coordinate files this engine reads (what a folder of picks is searched for)."""
 # STAR column names (without the leading underscore) holding the particle centre.
 _STAR_XY_COLUMNS = {"pos": ("xcoor", "ycoor"), "star": ("rlnCoordinateX", "rlnCoordinateY")}
 # Text header names recognised as x/y, compared lower-case without a leading underscore.
@@ -54,24 +60,33 @@ def _format_number(value: float) -> str:
 
 @dataclass
 class _StarContent:
-    """A STAR file as parsed blocks; every value is kept as its original text."""
+    """A STAR file as parsed blocks, in file order (names may repeat); every value is kept as its text.
 
-    blocks: dict[str, pd.DataFrame | dict[str, str]]
-    coordinate_block: str
+    The coordinates are the rows of the tables at ``coordinate_blocks``, in file order (usually one).
+    """
+
+    blocks: list[tuple[str, pd.DataFrame | dict[str, str]]]
+    coordinate_blocks: list[int]
 
     def render(self, fmt: str, keep: np.ndarray, extra: dict[str, list[str]]) -> str:
-        table = self.blocks[self.coordinate_block]
-        assert isinstance(table, pd.DataFrame)
-        table = table[keep].reset_index(drop=True)
-        for name, values in extra.items():
-            table[_star_column_name(fmt, name)] = values
-        blocks = {**self.blocks, self.coordinate_block: table}
-        text = starfile.to_string(blocks, sep="\t", na_rep="nan")
-        if fmt == "pos":
-            # Xmipp recognises its STAR dialect by the first line and writes bare labels.
-            body = text.split("\n", 1)[1]
-            text = _XMIPP_FIRST_LINE + "\n" + re.sub(r"(?m)^(_\S+) #\d+$", r"\1", body)
-        return text
+        blocks = list(self.blocks)
+        start = kept = 0
+        for position in self.coordinate_blocks:
+            name, table = blocks[position]
+            assert isinstance(table, pd.DataFrame)
+            here = keep[start:start + len(table)]
+            table = table[here].reset_index(drop=True)
+            for column, values in extra.items():
+                table[_star_column_name(fmt, column)] = values[kept:kept + len(table)]
+            blocks[position] = (name, table)
+            start, kept = start + len(here), kept + len(table)
+        # one block at a time, as starfile takes a dict (no repeated names); each comes after its header line
+        texts = [starfile.to_string({name: block}, sep="\t", na_rep="nan").split("\n", 1) for name, block in blocks]
+        head = _XMIPP_FIRST_LINE if fmt == "pos" else texts[0][0] if texts else ""
+        body = "".join(text[1] for text in texts)
+        if fmt == "pos":  # Xmipp recognises its STAR dialect by the first line and writes bare labels
+            body = re.sub(r"(?m)^(_\S+) #\d+$", r"\1", body)
+        return head + "\n" + body
 
 
 @dataclass
@@ -147,31 +162,95 @@ def _values(rows: list[list[object]], width: int, what: str, unreadable: dict[in
     return values
 
 
-def _read_star(path: Path, fmt: str) -> CoordinateTable:
+def _star_values(line: str) -> list[str]:
+    """The values of one STAR line: split at whitespace, quoted values kept whole, '#' starts a comment."""
+    if '"' not in line and "'" not in line:
+        return line.split("#", 1)[0].split()
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split, lexer.commenters, lexer.escape = True, "#", ""
     try:
-        names = [name for block in starfile.read(path, always_dict=True).values() for name in block]
-        # Second pass keeps every value as text so unrelated columns are written back unchanged.
-        blocks = starfile.read(path, always_dict=True, parse_as_string=names)
-    except (ValueError, TypeError, IndexError) as exc:
-        raise _error(path, f"cannot parse STAR file ({exc})") from None
-    x_name, y_name = _STAR_XY_COLUMNS[fmt]
-    candidates = [
-        name
-        for name, block in blocks.items()
-        if isinstance(block, pd.DataFrame) and {x_name, y_name} <= set(block.columns)
-    ]
+        return list(lexer)
+    except ValueError:  # an unclosed quote: taken as plain text
+        return line.split()
+
+
+def _parse_star(path: Path) -> tuple[list[tuple[str, pd.DataFrame | dict[str, str]]], dict[int, dict[int, str]]]:
+    """A STAR file's blocks in file order (values as text) and, per table, its rows of the wrong width.
+
+    Read a line at a time, as RELION does, so that one row with a value too many or too few is that
+    row's problem (its values are kept, in its cells), not the file's.
+    """
+    parsed: list[tuple[str, dict[str, str], tuple[list[str], list[list[str]]] | None]] = []
+    for number, line in enumerate(_text_lines(path), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("data_"):
+            parsed.append((line[5:], {}, None))
+            continue
+        if not parsed:
+            raise _error(path, f"cannot parse STAR file (line {number}: before the first data_ block)")
+        name, pairs, loop = parsed[-1]
+        if loop is not None:
+            labels, rows = loop
+            if line.startswith("_") and not rows:
+                labels.append(line.split()[0][1:])
+            else:
+                rows.append(_star_values(line))
+        elif line.startswith("loop_") and not pairs:
+            parsed[-1] = (name, pairs, ([], []))
+        elif line.startswith("_"):
+            key, *value = _star_values(line) or [line]
+            pairs[key[1:]] = " ".join(value)
+        else:
+            raise _error(path, f"cannot parse STAR file (line {number}: {line[:40]!r} is neither a label, "
+                               "a value nor loop_)")
+    blocks: list[tuple[str, pd.DataFrame | dict[str, str]]] = []
+    ragged: dict[int, dict[int, str]] = {}
+    for name, pairs, loop in parsed:
+        if loop is None:
+            blocks.append((name, pairs))
+            continue
+        labels, rows = loop
+        width = len(labels)
+        ragged[len(blocks)] = {index: f"{plural(len(row), 'value')}, expected {width}"
+                               for index, row in enumerate(rows) if len(row) != width}
+        cells = [row if len(row) == width else (row + [""] * width)[:width - 1] + [" ".join(row[width - 1:])]
+                 for row in rows] if width else []
+        blocks.append((name, pd.DataFrame(cells, columns=labels, dtype=object)))
+    return blocks, ragged
+
+
+def _read_star(path: Path, fmt: str) -> CoordinateTable:
+    """The rows of the table holding the coordinate columns; a row that cannot be read is kept, NaN.
+
+    A table with one of the two columns is still the coordinate table (its every row unreadable); rows of
+    several tables with coordinates are all unreadable, as they may belong to several micrographs.
+    """
+    blocks, ragged = _parse_star(path)
+    columns = _STAR_XY_COLUMNS[fmt]
+    tables = {position: block for position, (_, block) in enumerate(blocks) if isinstance(block, pd.DataFrame)}
+    candidates = [position for position, table in tables.items() if set(columns) & set(table.columns)]
     if not candidates:
-        raise _error(path, f"no coordinate columns _{x_name} and _{y_name}")
-    filled = [name for name in candidates if len(blocks[name])]
-    if len(filled) > 1:
-        listed = ", ".join(f"data_{name}" for name in filled)
-        raise _error(path, f"several blocks hold coordinates ({listed})")
-    block_name = (filled or candidates)[0]
-    table = blocks[block_name]
+        rows = sum(len(table) for table in tables.values())
+        raise _error(path, f"no coordinate columns _{columns[0]} and _{columns[1]}, so none of its "
+                           f"{plural(rows, 'row')} can be scored")
+    chosen = [position for position in candidates if len(tables[position])] or candidates[:1]
+    several = ", ".join(f"data_{blocks[position][0]}" for position in chosen)
     unreadable: dict[int, str] = {}
-    xy = _values([list(row) for row in zip(table[x_name].tolist(), table[y_name].tolist())], 2,
-                 "coordinate", unreadable)
-    return CoordinateTable(path, fmt, xy, None, _StarContent(blocks, block_name), unreadable)
+    values: list[list[object]] = []
+    for position in chosen:
+        table = tables[position]
+        missing = " and ".join(f"_{column}" for column in columns if column not in table.columns)
+        why = (f"one of several tables with coordinates ({several})" if len(chosen) > 1
+               else f"no {missing} column" if missing else None)
+        for index in range(len(table)):
+            reason = why or ragged[position].get(index)
+            if reason:
+                unreadable[len(values) + index] = reason
+        values += [[row.get(column) for column in columns] for row in table.to_dict("records")]
+    xy = _values(values, 2, "coordinate", unreadable)
+    return CoordinateTable(path, fmt, xy, None, _StarContent(blocks, chosen), unreadable)
 
 
 def _is_number(token: str) -> bool:
@@ -195,11 +274,15 @@ def _has_header(lines: list[list[str]]) -> bool:
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, lines[1]))
 
 
-def _parse_text(path: Path) -> _TextContent:
+def _text_lines(path: Path) -> list[str]:
     try:
-        raw = path.read_text().splitlines()
+        return path.read_text().splitlines()
     except UnicodeDecodeError as exc:
         raise _error(path, f"not a text file ({exc})") from None
+
+
+def _parse_text(path: Path) -> _TextContent:
+    raw = _text_lines(path)
     comments = [line for line in raw if line.lstrip().startswith("#")]
     data = [line for line in raw if line.strip() and not line.lstrip().startswith("#")]
     if any("," in line for line in data):
@@ -221,7 +304,7 @@ def _row_widths(content: _TextContent, needed: int) -> dict[int, str]:
         width = max(widths, key=widths.count) if widths else 0
     if width < needed:
         width = needed
-    return {index: f"{found} values, expected {width}" for index, found in enumerate(widths) if found != width}
+    return {index: f"{plural(found, 'value')}, expected {width}" for index, found in enumerate(widths) if found != width}
 
 
 def _text_xy_columns(header: list[str] | None) -> tuple[int, int]:
@@ -278,7 +361,7 @@ def coordinates_from_array(
     if fmt in _STAR_XY_COLUMNS:
         table = pd.DataFrame(dict(zip(_STAR_XY_COLUMNS[fmt], columns)))
         block_name = "particles" if fmt == "pos" else ""
-        return CoordinateTable(path, fmt, xy, None, _StarContent({block_name: table}, block_name))
+        return CoordinateTable(path, fmt, xy, None, _StarContent([(block_name, table)], [0]))
     if fmt == "box":
         if box_size is None:
             raise ValueError(f"{path}: the box format needs a box size to store corners")

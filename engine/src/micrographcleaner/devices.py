@@ -23,7 +23,7 @@ def parse_gpus(spec: str) -> list[str] | None:
         if visible is not None:
             ids = [item for item in visible.split(",") if item.strip() and not item.startswith("-")]
         else:
-            ids = _count_gpus()
+            ids = list_gpus()
         return ids or None
     ids = [item.strip() for item in spec.split(",") if item.strip()]
     if not all(item.isdigit() for item in ids):
@@ -31,7 +31,21 @@ def parse_gpus(spec: str) -> list[str] | None:
     return ids
 
 
-def _count_gpus() -> list[str]:
+def check_gpus(spec: str, flag: str = "--gpus") -> list[str] | None:
+    """:func:`parse_gpus`, refusing ids the driver does not list (TensorFlow would fall back on the
+    CPU without a word). For the command line: a manifest's GPUs are not checked, so that a plugin
+    left at its default GPU 0 still runs on a machine without one."""
+    ids = parse_gpus(spec)
+    if ids and str(spec).strip().lower() != "all":
+        listed = list_gpus()
+        missing = [gpu for gpu in ids if gpu not in listed]
+        if missing:
+            raise DeviceError(f"{flag} {spec}: no GPU {', '.join(missing)} on this machine (GPUs found: "
+                              f"{', '.join(listed) or 'none'}); use {flag} cpu or a GPU that is there")
+    return ids
+
+
+def list_gpus() -> list[str]:
     """GPU ids from the NVIDIA driver without importing TensorFlow in this process."""
     try:
         import subprocess

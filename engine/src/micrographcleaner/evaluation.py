@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from .classes import code_channels
+from .contract import DEFAULT_THRESHOLD
 from .coordinates import read_coordinates
 from .images import MICROGRAPH_SUFFIXES, read_bad_mask, read_mask, read_micrograph
 from .labels import at_working_scale
 from .scoring import BAD_LEVEL, ScoringRule, distance_to_bad, score_coordinates
-
-DEFAULT_THRESHOLD = 0.8
 
 
 @dataclass

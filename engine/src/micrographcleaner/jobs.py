@@ -8,16 +8,18 @@ Used by the command line, ``batch`` and ``cleanMics`` alike; it never parses arg
 """
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .contract import (DISTANCE_COLUMN, GOODNESS_COLUMN, IMAGE_SUFFIXES, MASK_SUFFIX, NO_MATCHING_MICROGRAPH,
-                       REJECTED_FOLDER, class_distance_column, micrograph_outputs)
-from .images import MICROGRAPH_SUFFIXES
+                       OUTPUT_LOCK, REJECTED_FOLDER, class_distance_column, micrograph_outputs, plural)
+from .images import MICROGRAPH_SUFFIXES, remove_partial_files
 from .options import Job, UsageError
 from .scoring import CoordinateScores, failed_scores
 
@@ -50,9 +52,13 @@ def expand_micrographs(items: Iterable[str]) -> list[Path]:
 
 
 def list_coordinate_files(items: Iterable[str]) -> list[Path]:
-    """Files as given; folders give their files (not subfolders such as rejected/)."""
+    """Files as given; folders give their coordinate files (by extension: micrographs, masks and
+    summaries may share the folder; subfolders such as rejected/ are not searched)."""
+    from .coordinates import COORDINATE_SUFFIXES
+
     return [path for item in items for path in
-            (sorted(q for q in Path(item).iterdir() if q.is_file()) if Path(item).is_dir() else [Path(item)])]
+            (sorted(q for q in Path(item).iterdir() if q.is_file() and q.suffix.lower() in COORDINATE_SUFFIXES)
+             if Path(item).is_dir() else [Path(item)])]
 
 
 def unique_by_name(paths: list[Path], name: Callable[[Path], str] = lambda path: path.stem) -> list[Path]:
@@ -90,6 +96,49 @@ def check_output_dir(output_dir: Path, outputs: Iterable[Path], inputs: Iterable
         if output.resolve() in protected:
             raise UsageError(f"{flag} {output_dir}: writing {output} would replace an input; "
                              "choose another output folder")
+
+
+@contextmanager
+def holding_output_dir(output_dir: Path, flag: str) -> Iterator[None]:
+    """Holds ``output_dir`` for one run: a second run into it is refused while this one writes
+    (two runs with different options would mix their outputs file by file), and what a killed run
+    left half-written there is removed. The lock file goes when the run ends (a killed run's lock
+    is released by the system); where the file system cannot lock, the run goes unlocked."""
+    path = output_dir / OUTPUT_LOCK
+    with _locked(path, flag) as lock:
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        for folder in (output_dir, output_dir / REJECTED_FOLDER):
+            if folder.is_dir():
+                remove_partial_files(folder)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(path: Path, flag: str):
+    """The lock file at ``path``, open and locked; retried when another run removed it meanwhile."""
+    import fcntl
+
+    while True:
+        with open(path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip()
+                raise UsageError(f"{flag} {path.parent}: another run is writing there"
+                                 f"{f' (process {holder})' if holder else ''}; wait for it to end or choose "
+                                 "another output folder") from None
+            except OSError:  # e.g. a network file system without locks
+                yield lock
+                return
+            if path.exists() and os.path.samestat(os.fstat(lock.fileno()), path.stat()):
+                yield lock
+                return
 
 
 def score_columns(scores: CoordinateScores) -> dict[str, np.ndarray]:
@@ -161,7 +210,7 @@ def plan_coordinates(micrographs: list[Path], coordinate_files: list[Path], mapp
             continue
         if tables[path].unreadable:
             rows = [f"row {index + 1} ({why})" for index, why in sorted(tables[path].unreadable.items())]
-            plan.warnings.append(f"{path}: {len(rows)} unreadable row{'s' if len(rows) > 1 else ''} rejected: "
+            plan.warnings.append(f"{path}: {plural(len(rows), 'unreadable row')} rejected: "
                                  + ", ".join(rows[:3])
                                  + (", ..." if len(rows) > 3 else ""))
     matched = set(matches.values())

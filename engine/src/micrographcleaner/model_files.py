@@ -7,24 +7,18 @@ Models are loaded with Keras' safe mode on: no pickled Python code is ever execu
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from . import network  # noqa: F401  (sets the Keras backend before keras is imported)
 from .contract import BUNDLED_MODEL
+from .images import file_sha256
 from .preprocessing import PARTICLE_PIXELS
 
 LEGACY_TILE = 256
-CHECKSUMS_KEPT = 32
-"""Checksums remembered (the most recently computed), enough for every model a user switches between."""
-RACY_SECONDS = 2.0
-"""A file modified this recently may change again without its size or mtime changing (timestamps
-are coarse), so its checksum is not remembered."""
 
 
 class ModelFileError(ValueError):
@@ -60,47 +54,6 @@ def card_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def checksum_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "micrographcleaner" / "checksums.json"
-
-
-def remembered_sha256(path: Path) -> str:
-    """``file_sha256(path)``, remembered in the user's cache per file (path, inode, size, mtime), so
-    that loading the same model does not read it twice (~30 ms of every start-up for the bundled one);
-    a replaced or rewritten file has a new key and is read again. The cache is best effort: unreadable
-    or unwritable, the file is simply read."""
-    info = path.stat()
-    name = str(path.resolve())
-    key = f"{name}|{info.st_ino}|{info.st_size}|{info.st_mtime_ns}"
-    cache = checksum_cache()
-    try:
-        known = json.loads(cache.read_text())
-        known = known if isinstance(known, dict) else {}
-    except (OSError, ValueError):
-        known = {}
-    if isinstance(known.get(key), str):
-        return known[key]
-    digest = file_sha256(path)
-    if time.time() - info.st_mtime > RACY_SECONDS:
-        kept = [(k, v) for k, v in known.items() if not k.startswith(f"{name}|")][-(CHECKSUMS_KEPT - 1):]
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(dict(kept + [(key, digest)])))
-            temporary.replace(cache)
-        except OSError:
-            pass
-    return digest
-
-
 def bundled_model_path() -> Path | None:
     """The default model shipped in the package, or None while no trained model is bundled."""
     candidate = resources.files("micrographcleaner").joinpath(*BUNDLED_MODEL)
@@ -129,8 +82,14 @@ def load_model(path: str | Path | None = None):
     card = None
     if card_file.is_file() and path.suffix == ".keras":
         card = ModelCard.from_dict(json.loads(card_file.read_text()))
-        if card.sha256 and card.sha256 != remembered_sha256(path):
+        if not card.sha256:
+            raise ModelFileError(f"{card_file}: has no sha256 checksum of {path.name}; a model cannot be "
+                                 "checked without one (the engine writes it when it saves a model)")
+        if card.sha256 != file_sha256(path):
             raise ModelFileError(f"{path}: checksum does not match its card {card_file}")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):  # Keras would call it "File not found"
+        raise ModelFileError(f"{path}: cannot be loaded as a Keras model (not a zip archive, "
+                             "which every .keras model is)")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True,
                                         custom_objects={"LeakyReLU": keras.layers.LeakyReLU})

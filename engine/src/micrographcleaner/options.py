@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from .contract import MASK_SUFFIX
-from .scoring import ScoringRule
+from .scoring import MicrographRule, ScoringRule
 
 MAX_BOX_SIZE = 20000.0
 """Larger than any detector: a box beyond this is a typo (or not in pixels)."""
+MIN_PLAUSIBLE_BOX = 10.0
+"""Smaller than any particle's box: a box below this is probably in other units or of binned images."""
 
 
 class OptionError(ValueError):
@@ -51,6 +53,7 @@ class CleaningOptions:
     output_dir: Path
     particle_diameter: float | None = None  # micrograph px; the box size when None
     rule: ScoringRule = field(default_factory=ScoringRule)
+    micrograph_rule: MicrographRule = field(default_factory=MicrographRule)
     full_size: bool = False
     thumbnails: bool = False
     write_masks: bool = True
@@ -70,6 +73,20 @@ class CleaningOptions:
         check_number(spell("threshold"), self.rule.threshold, 0, 1, low_allowed=True)
         for name, limit in self.rule.min_distance.items():
             check_number(f"{spell('min_distance')} {name}", limit, 0, low_allowed=True)
+        check_number(spell("max_flagged"), self.micrograph_rule.max_flagged, 0, 1, low_allowed=True)
+        check_number(spell("max_iciness"), self.micrograph_rule.max_iciness, 0)
+
+    def box_warnings(self, micrograph_shape: tuple[int, int]) -> list[str]:
+        """What makes the box size implausible for a micrograph of this shape (rows, columns): it runs
+        anyway, but the scores of a box in the wrong units mean little."""
+        box, (height, width) = self.box_size, micrograph_shape
+        if box < MIN_PLAUSIBLE_BOX:
+            return [f"box size {box:g} px is smaller than any particle's box ({MIN_PLAUSIBLE_BOX:g} px); is it in "
+                    "pixels of these micrographs?"]
+        if box > min(height, width) / 2:
+            return [f"box size {box:g} px is more than half the micrograph ({width} x {height} px); is it in pixels "
+                    "of these micrographs?"]
+        return []
 
 
 @dataclass

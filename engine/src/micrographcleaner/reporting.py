@@ -12,13 +12,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .contract import EXIT_FAILED, EXIT_OK
-from .scoring import CoordinateScores
+from .contract import ANY_CLASS, EXIT_FAILED, EXIT_OK, plural
+from .scoring import CoordinateScores, ScoringRule
 
 if TYPE_CHECKING:
     from .cleaner import Result
 
 T = TypeVar("T")
+
+SCORED_ONLY = "scored only, no threshold"
+"""How a summary names a run that decided nothing but kept every readable coordinate."""
+
+
+def rule_text(rule: ScoringRule) -> str:
+    """The decision rule as a summary names it: ``threshold 0.80``, the minimum distances, or
+    :data:`SCORED_ONLY`, so a run that kept everything never reads like one that judged."""
+    parts = [] if rule.threshold is None else [f"threshold {rule.threshold:.2f}"]
+    parts += [f"min. distance {limit:g}" if name == ANY_CLASS else f"min. distance {name}={limit:g}"
+              for name, limit in rule.min_distance.items()]
+    if not parts:
+        return SCORED_ONLY
+    return ", ".join(parts if rule.threshold is not None else ["no threshold", *parts])
 
 
 @dataclass
@@ -28,6 +42,8 @@ class Tally:
     done: int = 0
     failed: list[str] = field(default_factory=list)  # the error of each failed micrograph
     mostly_bad: list[str] = field(default_factory=list)  # the warning of each micrograph mostly flagged bad
+    warnings: dict[str, int] = field(default_factory=dict)  # a micrograph's warning: how many micrographs had it
+    flagged: float = 0.0  # the flagged fractions of the micrographs done, summed
     coordinates: int = 0
     accepted: int = 0
     scored: bool = False
@@ -37,6 +53,9 @@ class Tally:
             self.failed.append(result.error)  # type: ignore[arg-type]
             return
         self.done += 1
+        self.flagged += result.summary["flagged_fraction"]
+        for warning in result.summary.get("warnings", []):
+            self.warnings[warning] = self.warnings.get(warning, 0) + 1
         if result.summary.get("mostly_bad"):
             self.mostly_bad.append(f"{result.job.micrograph}: {result.summary['flagged_fraction']:.0%} of the "
                                    "micrograph is flagged bad; check its mask before trusting its scores")
@@ -56,10 +75,13 @@ def report(tally: Tally, other_failures: Iterable[str] = ()) -> int:
     other_failures = list(other_failures)
     for message in other_failures + tally.failed:
         print(f"FAILED {message}", file=sys.stderr)
+    for warning, count in tally.warnings.items():
+        print(f"WARNING {warning}" + (f" ({plural(count, 'micrograph')})" if count > 1 else ""), file=sys.stderr)
     for warning in tally.mostly_bad:
         print(f"WARNING {warning}", file=sys.stderr)
     if tally.failed:
-        print(f"{len(tally.failed)} of {tally.done + len(tally.failed)} micrographs failed", file=sys.stderr)
+        print(f"{len(tally.failed)} of {plural(tally.done + len(tally.failed), 'micrograph')} failed",
+              file=sys.stderr)
     return EXIT_FAILED if tally.failed or other_failures else EXIT_OK
 
 
@@ -68,12 +90,16 @@ def warn(lines: Iterable[str]) -> None:
         print(f"WARNING {line}", file=sys.stderr)
 
 
-def summary_line(tally: Tally, output_dir: Path) -> str:
-    """One line for the end of a run: micrographs done/failed, coordinates accepted/rejected, outputs."""
-    line = f"{tally.done} micrographs done, {len(tally.failed)} failed"
+def summary_line(tally: Tally, output_dir: Path, rule: str | None = None) -> str:
+    """One line for the end of a run: micrographs done/failed, coordinates accepted/rejected by
+    ``rule`` (its :func:`rule_text`), the mean flagged fraction, where the outputs are."""
+    line = f"{plural(tally.done, 'micrograph')} done, {len(tally.failed)} failed"
     if tally.scored:
-        line += (f"; {tally.coordinates} coordinates: {tally.accepted} accepted, "
-                 f"{tally.coordinates - tally.accepted} rejected")
+        line += (f"; {plural(tally.coordinates, 'coordinate')}: {tally.accepted} accepted, "
+                 f"{tally.coordinates - tally.accepted} rejected ({rule or SCORED_ONLY})")
+    if tally.done:
+        line += f"; {tally.flagged / tally.done:.0%} flagged bad on average"
+        line += f" ({len(tally.mostly_bad)} mostly bad)" if tally.mostly_bad else ""
     return f"{line}; outputs in {output_dir}"
 
 

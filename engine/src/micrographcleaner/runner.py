@@ -47,12 +47,15 @@ class Runner:
 
     def run(self, jobs: list[Job], options: CleaningOptions, choice: ModelChoice, gpus: list[str] | None,
             threads: int | None = None, measures: Measures | None = None) -> Iterator[Result]:
-        """Results of ``jobs``: in order on one device, as they finish on several GPUs."""
+        """Results of ``jobs``: in order on one device, as they finish on several GPUs.
+
+        On one device the model is loaded (and the options checked against it) when this is called,
+        not at the first result, so that a progress bar started afterwards times micrographs only.
+        """
         if gpus and len(gpus) > 1:
-            yield from _on_several_gpus(jobs, options, choice, gpus, threads, measures)
-            return
+            return _on_several_gpus(jobs, options, choice, gpus, threads, measures)
         predictor = self.predictor(choice, gpus[0] if gpus else None, threads)
-        yield from Cleaner(predictor, options, measures).run(jobs)
+        return Cleaner(predictor, options, measures).run(jobs)
 
 
 def load_predictor(choice: ModelChoice) -> Predictor:
@@ -73,7 +76,11 @@ def run_jobs(jobs: list[Job], options: CleaningOptions, choice: ModelChoice, gpu
              threads: int | None = None, quiet: bool = False, runner: Runner | None = None,
              measures: Measures | None = None) -> Iterator[Result]:
     """The results of ``jobs`` with a progress bar; a model, device or option that cannot work is a
-    :class:`~.reporting.UsageError`, raised before the first result."""
+    :class:`~.reporting.UsageError`, raised before the first result.
+
+    Micrographs that are not there fail first, without the model: a run of missing files ends at
+    once instead of after TensorFlow's start-up, and the bar counts only micrographs to clean.
+    """
     from .devices import DeviceError, parse_gpus
     from .model_files import ModelFileError, resolve_model_path
 
@@ -82,9 +89,17 @@ def run_jobs(jobs: list[Job], options: CleaningOptions, choice: ModelChoice, gpu
         devices = parse_gpus(gpus)
     except (ModelFileError, DeviceError) as error:
         raise UsageError(str(error)) from None
-    results = (runner or Runner()).run(jobs, options, choice, devices, threads, measures)
+    present = []
+    for job in jobs:
+        if Path(job.micrograph).is_file():
+            present.append(job)
+        else:
+            yield Result.failed(job, f"{job.micrograph}: file not found")
+    if not present:
+        return
     try:
-        yield from progress(results, len(jobs), quiet)
+        results = (runner or Runner()).run(present, options, choice, devices, threads, measures)
+        yield from progress(results, len(present), quiet)
     except (ModelFileError, OptionError) as error:
         raise UsageError(str(error)) from None
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .contract import ACCEPTED, ANY_CLASS, LOW_GOODNESS, OUTSIDE_MICROGRAPH, near, unreadable_row
+from .contract import (ACCEPTED, ANY_CLASS, CRYSTALLINE_ICE, LOW_GOODNESS, MOSTLY_BAD, OUTSIDE_MICROGRAPH, near,
+                       unreadable_row)
 from .preprocessing import Geometry
 
 BAD_LEVEL = 0.5
@@ -32,6 +33,23 @@ class ScoringRule:
 
 
 @dataclass
+class MicrographRule:
+    """When a whole micrograph is rejected, with every coordinate on it: too much of it flagged bad,
+    or crystalline ice. None: no such rule."""
+
+    max_flagged: float | None = None  # flagged fraction, 0..1
+    max_iciness: float | None = None
+
+    def rejection(self, flagged_fraction: float, iciness: float | None) -> str | None:
+        """The micrograph's rejection reason, or None when it is kept (an iciness not measured passes)."""
+        if self.max_flagged is not None and flagged_fraction > self.max_flagged:
+            return MOSTLY_BAD
+        if self.max_iciness is not None and iciness is not None and iciness > self.max_iciness:
+            return CRYSTALLINE_ICE
+        return None
+
+
+@dataclass
 class CoordinateScores:
     goodness: np.ndarray  # (N,) in 0..1
     distance: np.ndarray  # (N,) to the nearest bad pixel of any class (inf when there is none)
@@ -41,6 +59,13 @@ class CoordinateScores:
 
     def __len__(self) -> int:
         return len(self.goodness)
+
+    def rejected_as(self, reason: str) -> "CoordinateScores":
+        """Every coordinate rejected for ``reason`` (its micrograph's), scores kept; one that could not
+        be scored keeps why (outside, unreadable row)."""
+        scored = np.isfinite(self.goodness)
+        return CoordinateScores(self.goodness, self.distance, self.class_distance, np.zeros(len(self), bool),
+                                [reason if ok else why for ok, why in zip(scored, self.reason)])
 
 
 def class_labels(badness: np.ndarray) -> np.ndarray:
@@ -97,7 +122,8 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
                       pixel_size: float | None = None) -> CoordinateScores:
     """Score micrograph-pixel coordinates ``xy`` (N, 2) against ``badness`` (H, W, channels).
 
-    Distances are in Angstrom when ``pixel_size`` is known, in micrograph pixels otherwise.
+    Distances are in Angstrom when ``pixel_size`` is known, in micrograph pixels otherwise. A centre
+    is on the micrograph when 0 <= x < width and 0 <= y < height (511.99 is on a 512 px micrograph).
     A row with a NaN centre (unreadable in its file) is rejected as "unreadable row N" (1-based).
     """
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -113,7 +139,7 @@ def score_coordinates(badness: np.ndarray, geometry: Geometry, xy: np.ndarray, d
                       for label, name in enumerate(class_names[1:], start=1)}
 
     height, width = geometry.micrograph_shape
-    outside = (xy[:, 0] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] < 0) | (xy[:, 1] > height - 1)
+    outside = (xy[:, 0] < 0) | (xy[:, 0] >= width) | (xy[:, 1] < 0) | (xy[:, 1] >= height)  # inside: [0, size)
     reasons = np.full(len(xy), ACCEPTED, dtype=object)
     for name, limit in rule.min_distance.items():
         measured = distance if name == ANY_CLASS else class_distance.get(name)

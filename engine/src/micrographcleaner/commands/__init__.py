@@ -1,6 +1,7 @@
 """The ``micrographcleaner`` commands, one module each.
 
-Each module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> exit status``;
+Each module has ``NAME``, ``HELP`` (a line for the list of commands), ``DESCRIPTION`` and ``EXAMPLE``
+(plain text for its ``--help``), ``add_arguments(parser)`` and ``run(args) -> exit status``;
 the work itself is the library's (:mod:`..jobs`, :mod:`..runner`, :mod:`..batch`, ...), so a
 command only turns its arguments into calls and its results into lines.
 """

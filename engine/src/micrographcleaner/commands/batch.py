@@ -6,6 +6,10 @@ from pathlib import Path
 
 NAME = "batch"
 HELP = "run one JSON manifest and write one JSON result (for the plugin)"
+DESCRIPTION = ("Reads micrographs, with the caller's ids and coordinates, from a JSON manifest and writes one JSON "
+               "result: per micrograph its mask, thumbnail and fractions, per coordinate id its goodness, "
+               "distance, decision and reason. This is what the Scipion plugin runs.")
+EXAMPLE = "micrographcleaner batch manifest.json --result result.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..contract import ANY_CLASS, AUGMENTATIONS
+from ..devices import DeviceError, check_gpus
 from ..options import CleaningOptions, OptionError, UsageError, check_number
 from ..runner import ModelChoice
 from ..scoring import ScoringRule
@@ -43,7 +44,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cleaning_options(args: argparse.Namespace, rule: ScoringRule) -> CleaningOptions:
-    """The cleaning options, every number checked before any work starts."""
+    """The cleaning options, every number (and the GPUs asked for) checked before any work starts."""
     options = CleaningOptions(box_size=args.box_size, output_dir=args.output_dir,
                               particle_diameter=args.particle_diameter, rule=rule, full_size=args.full_size,
                               thumbnails=args.thumbnails, extra_downsampling=args.extra_downsampling,
@@ -53,7 +54,8 @@ def cleaning_options(args: argparse.Namespace, rule: ScoringRule) -> CleaningOpt
         check_number("--pixel-size", args.pixel_size, 0)
         check_number("--threads", args.threads, 0)
         check_number("--batch-size", args.batch_size, 0)
-    except OptionError as error:
+        check_gpus(args.gpus)
+    except (OptionError, DeviceError) as error:
         raise UsageError(str(error)) from None
     return options
 

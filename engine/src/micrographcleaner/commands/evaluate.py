@@ -4,19 +4,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..contract import AUGMENTATIONS, EXIT_OK
+from ..contract import AUGMENTATIONS, DEFAULT_THRESHOLD, EXIT_OK
 from ..options import UsageError
 
 NAME = "evaluate"
 HELP = "compare a model's masks and decisions with ground truth"
+DESCRIPTION = ("Predicts the micrographs of a folder that have ground truth (as 'simulate' writes it, or "
+               "labelled real micrographs) and prints how the masks and the particle decisions agree with it.")
+EXAMPLE = "micrographcleaner evaluate testset --report report.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="micrographs with <stem>_labels.mrc or <stem>_mask.mrc|.tif, "
                         "and optionally <stem>_particles.star (as written by 'simulate')")
     parser.add_argument("--model", help="model to evaluate (default: the bundled model)")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="goodness threshold for the particle figures (default 0.8)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"goodness threshold for the particle figures (default {DEFAULT_THRESHOLD})")
     parser.add_argument("--box-size", type=float, help="particle box when there is no <stem>.json")
     parser.add_argument("--tta", choices=AUGMENTATIONS, default="none")
     parser.add_argument("--report", type=Path, help="write every figure, per micrograph too, as JSON")
@@ -29,15 +32,14 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from ..evaluation import DEFAULT_THRESHOLD, evaluate_folder, report_text, to_json
+    from ..evaluation import evaluate_folder, report_text, to_json
     from ..images import write_json
     from ..model_files import ModelFileError, load_model, record_metrics
     from ..prediction import Predictor
 
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     try:
         model, card = load_model(args.model)
-        results, summary = evaluate_folder(args.folder, Predictor(model, card, args.tta), threshold, args.box_size,
+        results, summary = evaluate_folder(args.folder, Predictor(model, card, args.tta), args.threshold, args.box_size,
                                            progress=partial(tqdm, desc="evaluating", unit="mic", disable=args.quiet))
     except (ModelFileError, FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..jobs import check_output_dir, expand_micrographs, micrograph_output_paths, unique_by_name
+from ..jobs import check_output_dir, expand_micrographs, holding_output_dir, micrograph_output_paths, unique_by_name
 from ..options import Job
 from ..reporting import Tally, report, summary_line
 from ..runner import run_jobs
@@ -12,6 +12,11 @@ from .common import add_micrograph_arguments, add_model_arguments, cleaning_opti
 
 NAME = "predict"
 HELP = "write <stem>_mask.mrc and <stem>.json per micrograph"
+DESCRIPTION = ("Predicts where each micrograph is bad (carbon, contamination, crystalline ice, aggregates) and "
+               "writes, per micrograph, the mask <stem>_mask.mrc (badness 0..1 at the working scale), the class "
+               "map <stem>_classes.mrc and the summary <stem>.json into the output folder. A mask already there "
+               "from the same model, scale and pixels is reused.")
+EXAMPLE = "micrographcleaner predict Micrographs/*.mrc --box-size 200 --output-dir Masks/ --thumbnails"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
                      micrographs, "--output-dir")
     jobs = [Job(path, pixel_size=args.pixel_size) for path in micrographs]
     tally = Tally()
-    for result in run_jobs(jobs, options, model_choice(args), args.gpus, args.threads, args.quiet):
-        tally.add(result)
+    with holding_output_dir(args.output_dir, "--output-dir"):
+        for result in run_jobs(jobs, options, model_choice(args), args.gpus, args.threads, args.quiet):
+            tally.add(result)
     status = report(tally)
     if not args.quiet:
         print(summary_line(tally, args.output_dir))

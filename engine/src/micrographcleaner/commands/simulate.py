@@ -4,10 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..contract import EXIT_OK
+from ..contract import EXIT_OK, plural
 
 NAME = "simulate"
 HELP = "write synthetic micrographs with labels and particles"
+DESCRIPTION = ("Writes synthetic micrographs (carbon, contamination, crystalline ice, aggregates and particles) "
+               "with their pixel-exact labels <stem>_labels.mrc and picks <stem>_particles.star, for trying the "
+               "engine out, training and evaluation.")
+EXAMPLE = "micrographcleaner simulate testset --count 20 --first-seed 0"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
     seeds = range(args.first_seed, args.first_seed + args.count)
     for seed in tqdm(seeds, desc="simulating", unit="mic", disable=args.quiet):
         write_simulated(args.output_dir, seed, tuple(args.shape), args.box_size)
-    print(f"{args.count} micrographs written to {args.output_dir}")
+    print(f"{plural(args.count, 'micrograph')} written to {args.output_dir}")
     return EXIT_OK

@@ -9,6 +9,11 @@ from ..options import UsageError
 
 NAME = "train"
 HELP = "train a model on simulated scenes and/or labelled micrographs"
+DESCRIPTION = ("Trains a new network, or fine-tunes one (--initial-model), on simulated scenes drawn on the fly "
+               "and/or labelled real micrographs, and writes DIR/model.keras with its card DIR/model.json. "
+               "A checkpoint after every epoch lets --resume continue an interrupted run.")
+EXAMPLE = ("micrographcleaner train my_model --initial-model base.keras --labelled my_source.json --epochs 4 "
+           "--learning-rate 1e-4")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.keras")
     parser.add_argument("--gpus", default="cpu", help="'cpu' (default), GPU ids or 'all'; mixed precision on GPUs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up messages")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..devices import configure, parse_gpus
+    import time
 
-    gpus = parse_gpus(args.gpus)
+    from ..devices import DeviceError, check_gpus, configure
+
+    try:
+        gpus = check_gpus(args.gpus)
+    except DeviceError as error:
+        raise UsageError(str(error)) from None
     folders = [path for path in args.labelled if path.suffix.lower() != ".json"]
     if folders and not args.labelled_box_size:
         raise UsageError("plain --labelled folders need --labelled-box-size (the particle box of those micrographs)")
@@ -54,9 +66,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--labelled-scale needs 0 < LOW <= HIGH")
     if args.working_side and not 0 < args.working_side[0] <= args.working_side[1]:
         raise UsageError("--working-side needs 0 < LOW <= HIGH")
+    for flag, path in [("--labelled", path) for path in args.labelled] + [("--initial-model", args.initial_model)]:
+        if path is not None and not path.exists():  # before TensorFlow's start-up, not after it
+            raise UsageError(f"{flag} {path}: not found")
+    started = time.perf_counter()
     configure(",".join(gpus) if gpus else None)  # training: every GPU asked for, in this one process
     from ..labels import LabelError
-    from ..training import TrainingConfig, train
+    from ..training import LOG, TrainingConfig, epoch_text, train, training_log
 
     config = TrainingConfig(
         output_dir=args.output_dir, filters=tuple(args.filters), global_context=args.global_context,
@@ -68,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
         initial_model=args.initial_model,
         command="micrographcleaner " + " ".join(args.argv))
     try:
-        print(f"model written to {train(config, resume=args.resume, gpus=gpus)}")
+        model = train(config, resume=args.resume, gpus=gpus, quiet=args.quiet)
     except LabelError as error:
         raise UsageError(str(error)) from None
+    if not args.quiet:
+        log = training_log(args.output_dir / LOG)
+        figures = f"{epoch_text(len(log), log[-1])}; " if log else ""
+        print(f"{figures}model written to {model} ({time.perf_counter() - started:.0f} s)")
     return EXIT_OK
