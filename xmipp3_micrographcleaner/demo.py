@@ -159,9 +159,9 @@ def report(project, protocol, source):
     lines = ["", "%s: %s; picks: %s" % (protocol.getRunName(), source.credit, source.picks)]
     lines += ["  " + line for line in protocol.summary()]
     for record in loadResults(protocol, project.getPath()).micrographs:
-        classes = ", ".join("%s %.0f%%" % (name, 100 * value) for name, value in record.classFractions.items()
-                            if value >= 0.005)
-        screened = record.error or "flagged %.0f%% (%s); picks kept %d, rejected %d" % (
+        classes = ", ".join("%s %.1f%%" % (name, 100 * value) for name, value in record.classFractions.items()
+                            if value >= 0.0005)
+        screened = record.error or "flagged %.1f%% (%s); picks kept %d, rejected %d" % (
             100 * record.flagged, classes or "no class", record.accepted, record.rejected)
         lines += ["  %s" % record.name, "    there: %s" % source.seen.get(record.name[:-len(".mrc")], "?"),
                   "    screen: %s" % screened, "    look: %s" % (record.thumbnail or record.mask)]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shlex
@@ -34,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,15 +133,20 @@ def parse_args() -> argparse.Namespace:
 # ---------------------------------------------------------------- inputs: micrographs and weights
 
 def micrograph_paths(size: str, count: int) -> list[Path]:
-    """The cached micrographs of ``size`` (index 0 is the warm-up one), generated when missing."""
+    """The cached micrographs of ``size`` (index 0 is the warm-up one), generated when missing.
+
+    They are drawn in a child process: the workers started later inherit this process's peak
+    memory as their own (Linux keeps it across exec), which would hide theirs.
+    """
     folder = CACHE / "micrographs"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(count):
-        path = folder / f"{size}_{index}.mrc"
-        if not path.with_name(f"{path.stem}_scene.json").is_file():  # written last: the completion mark
-            generate_micrograph(path, SIZES[size], seed=index)
-        paths.append(path)
+    paths = [folder / f"{size}_{index}.mrc" for index in range(count)]
+    missing = [(index, path) for index, path in enumerate(paths)
+               if not path.with_name(f"{path.stem}_scene.json").is_file()]  # written last: the completion mark
+    if missing:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as drawer:
+            for index, path in missing:
+                drawer.submit(generate_micrograph, path, SIZES[size], index).result()
     return paths
 
 

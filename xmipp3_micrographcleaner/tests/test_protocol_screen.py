@@ -307,7 +307,13 @@ class TestMicrographScreening(ScreenTestBase):
             else:
                 self.assertFalse(accepted)
                 self.assertEqual(stored(coord, REASON), contract.MOSTLY_BAD)
-        self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5))
+        for mic in self.assertMicrographOutputs(protocol, 3, flagged=(-0.01, 0.5)):
+            # the engine's summary (and the thumbnail drawn from the same decisions) agrees with the outputs
+            with open(os.path.join(self.proj.getPath(), stored(mic, THUMBNAIL))[:-len(".png")] + ".json") as stream:
+                summary = json.load(stream)
+            self.assertEqual(summary["coordinates"]["accepted"], stored(mic, ACCEPTED_COUNT))
+            self.assertEqual(summary["coordinates"]["rejected"], stored(mic, REJECTED_COUNT))
+            self.assertEqual(summary["rejection"], None if mic.getObjId() in self.cleanId else contract.MOSTLY_BAD)
         self.assertIn("2 rejected", "\n".join(protocol.summary()))
 
     def test_iciness_rule(self):

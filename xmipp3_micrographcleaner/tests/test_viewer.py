@@ -14,7 +14,7 @@ import mrcfile
 import numpy as np
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageColor
 from pwem.objects import SetOfMicrographs
 from pyworkflow.project import Manager
 
@@ -197,7 +197,7 @@ class TestViewer(ScreenTestBase):
         self.assertEqual(report["details"], ["Micrograph %d: " % report["clicked"] + report["detailName"]])
         with Image.open(shot) as image:
             pixels = np.asarray(image.convert("RGB")).astype(int)
-        green = (abs(pixels - (40, 230, 40)).sum(axis=2) < 60).sum()
+        green = (abs(pixels - ImageColor.getrgb(contract.ACCEPTED_COLOUR)).sum(axis=2) < 60).sum()
         self.assertGreater(green, 200, "the accepted particles' green circles should be on screen")
 
 

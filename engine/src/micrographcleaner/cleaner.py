@@ -29,8 +29,7 @@ from .jobs import output_paths
 from .options import CleaningOptions, Job, OptionError
 from .preprocessing import Geometry, area_resize, downsampling_factor
 from .prediction import Predictor, ScaleError
-from .scoring import (MOSTLY_BAD_FRACTION, CoordinateScores, class_labels, failed_scores, flagged_fractions,
-                      score_coordinates)
+from .scoring import CoordinateScores, class_labels, failed_scores, flagged_fractions, score_coordinates
 from .thumbnails import render, save_png
 
 
@@ -250,7 +249,7 @@ class Cleaner:
             "flagged_fraction": fractions[ANY_CLASS],
             "mean_badness": float(badness[..., 0].mean()),
             "class_fractions": {k: v for k, v in fractions.items() if k != ANY_CLASS},
-            "mostly_bad": fractions[ANY_CLASS] > MOSTLY_BAD_FRACTION,
+            "mostly_bad": fractions[ANY_CLASS] > self.options.micrograph_rule.mostly_bad_fraction,
             "mask": self.paths(job)["mask"].name if self.options.write_masks else None,
             "mask_reused": reused,
             "timings": {name: round(seconds, 4) for name, seconds in timings.items()},

@@ -21,7 +21,8 @@ BAD_LEVEL = 0.5
 """A working pixel with badness at or above this is a bad pixel."""
 
 MOSTLY_BAD_FRACTION = 0.8
-"""Above this flagged fraction the micrograph is reported as mostly bad (the original's sizeThr)."""
+"""Above this flagged fraction a micrograph is reported as mostly bad where no maximum is set (the
+original's sizeThr)."""
 
 
 @dataclass
@@ -39,6 +40,11 @@ class MicrographRule:
 
     max_flagged: float | None = None  # flagged fraction, 0..1
     max_iciness: float | None = None
+
+    @property
+    def mostly_bad_fraction(self) -> float:
+        """The flagged fraction above which a micrograph is called mostly bad: the maximum when set."""
+        return MOSTLY_BAD_FRACTION if self.max_flagged is None else self.max_flagged
 
     def rejection(self, flagged_fraction: float, iciness: float | None) -> str | None:
         """The micrograph's rejection reason, or None when it is kept (an iciness not measured passes)."""

@@ -63,11 +63,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = micrograph_output_paths(args.output_dir, [mic.stem for mic in micrographs])
     outputs += [out for path in coordinate_files for out in scored_paths(args.output_dir, path.name)]
     check_output_dir(args.output_dir, outputs, micrographs + coordinate_files, "--output-dir")
-    plan = plan_coordinates(micrographs, coordinate_files, mapping, args.pixel_size)
-    warn(plan.warnings)
-
-    tally, failed = Tally(), list(plan.failed)
     with holding_output_dir(args.output_dir, "--output-dir"):
+        plan = plan_coordinates(micrographs, coordinate_files, mapping, args.pixel_size)
+        warn(plan.warnings)
+        tally, failed = Tally(), list(plan.failed)
         for result in run_jobs(plan.jobs, options, model_choice(args), args.gpus, args.threads, args.quiet):
             if result.job.payload is not None:
                 tally.add_scores(result.scores)  # type: ignore[arg-type]
