@@ -433,9 +433,8 @@ CASES["batch duplicate micrograph ids"] = lambda d, model: _manifest(
 CASES["batch duplicate coordinate ids"] = lambda d, model: _manifest(
     d, model, 2, "micrograph 1 share the coordinate id 2",
     entries={0: {"coordinates": {"id": [2, 2], "x": [60.0, 150.0], "y": [60.0, 150.0]}}})
-CASES["batch coordinate id on two micrographs"] = lambda d, model: _manifest(
-    d, model, 2, "micrographs 1 and 2 share the coordinate id 1",
-    entries={1: {"coordinates": {"id": [1], "x": [60.0], "y": [60.0]}}})
+CASES["batch coordinate id on two micrographs"] = lambda d, model: _manifest(  # each micrograph's own ids
+    d, model, 0, "", entries={1: {"coordinates": {"id": [1], "x": [60.0], "y": [60.0]}}})
 CASES["batch max_flagged above 1"] = lambda d, model: _manifest(d, model, 2, "max_flagged must be a finite number",
                                                                 max_flagged=1.5)
 CASES["batch fewer ids than x/y"] = lambda d, model: _manifest(

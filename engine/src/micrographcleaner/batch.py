@@ -46,8 +46,8 @@ def _finite_or_none(values) -> list[float | None]:
 
 
 def read_manifest(path: Path) -> tuple[dict, list[Job]]:
-    """The manifest and its jobs, checked so that no two jobs share outputs or ids (the result is keyed
-    by them) and no output leaves output_dir."""
+    """The manifest and its jobs, checked so that no two jobs share outputs or ids, nor two coordinates
+    of one micrograph an id (the result is read back by them), and no output leaves output_dir."""
     try:
         manifest = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
@@ -65,8 +65,9 @@ def read_manifest(path: Path) -> tuple[dict, list[Job]]:
     _check_unique(path, "output name", [(number, job.stem) for number, job in numbered])
     _check_unique(path, "id", [(number, job.payload["id"]) for number, job in numbered
                                if job.payload["id"] is not None])
-    _check_unique(path, "coordinate id", [(number, coordinate) for number, job in numbered
-                                          for coordinate in job.payload["coordinate_ids"] or []])
+    for number, job in numbered:  # a result's coordinates are read back by id, micrograph by micrograph
+        _check_unique(path, "coordinate id",
+                      [(number, coordinate) for coordinate in job.payload["coordinate_ids"] or []])
     return manifest, jobs
 
 
