@@ -12,7 +12,7 @@ from micrographcleaner.cli import main
 from micrographcleaner.contract import ACCEPTED_COLOUR, MOSTLY_BAD
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.images import read_mask
-from micrographcleaner.jobs import holding_output_dir
+from micrographcleaner.folder_lock import holding_output_dir
 from micrographcleaner.options import CleaningOptions
 from micrographcleaner.thumbnails import MIN_SIDE
 from test_bad_inputs import _inputs, _predict, _score
@@ -63,6 +63,30 @@ def test_second_run_into_a_held_output_folder_is_refused(tmp_path, model_path, c
     assert len(errors.strip().splitlines()) == 1, errors
     assert not (out / "a.pos").exists()
     assert _run(_score(tmp_path, model_path)) == 0  # once released, the folder is free again
+
+
+def test_processes_of_one_run_share_the_folder_and_no_other_run_gets_in(tmp_path):
+    """The plugin's workers (one per GPU) write batches of one run at once; another run is refused,
+    and the lock file goes with the last of them."""
+    import pytest
+
+    from micrographcleaner.contract import OUTPUT_LOCK
+    from micrographcleaner.options import UsageError
+
+    (tmp_path / ".a.png.partial-x1.png").write_bytes(b"half")
+    with holding_output_dir(tmp_path, "output_dir", run_id="run 7"):
+        assert not (tmp_path / ".a.png.partial-x1.png").exists()
+        (tmp_path / ".b.png.partial-x2.png").write_bytes(b"being written by the first worker")
+        with holding_output_dir(tmp_path, "output_dir", run_id="run 7"):
+            assert (tmp_path / ".b.png.partial-x2.png").exists(), "a joining worker removed a file being written"
+            for other in ("run 8", None):
+                with pytest.raises(UsageError, match="another run is writing there"):
+                    with holding_output_dir(tmp_path, "output_dir", run_id=other):
+                        pass
+        assert (tmp_path / OUTPUT_LOCK).exists(), "the lock went while the run still held the folder"
+    assert not (tmp_path / OUTPUT_LOCK).exists()
+    with holding_output_dir(tmp_path, "output_dir", run_id="run 8"):
+        pass
 
 
 def test_partial_files_of_a_killed_run_are_removed(tmp_path, model_path):

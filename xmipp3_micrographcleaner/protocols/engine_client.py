@@ -1,15 +1,19 @@
-"""The protocol's client of the engine: one ``micrographcleaner worker`` per run, fed batch after batch.
+"""The protocol's client of the engine: one ``micrographcleaner worker`` per device and run, fed
+batch after batch.
 
-Loading TensorFlow and the model costs seconds; a micrograph a fraction of one. So the worker is
-started on the first batch, kept for the whole run and handed each batch's manifest; if it dies, the
-batch is given to a fresh one. It ends when the run stops it, when its stdin closes, or when the
-protocol's process is gone (killed), so no engine is left behind. Each batch still writes the
-manifest and result files that ``micrographcleaner batch`` would, so a continued run resumes: a
-batch whose manifest is unchanged and whose result is there is not run again. What the files and
+Loading TensorFlow and the model costs seconds; a micrograph a fraction of one. So a worker is
+started on the first batch its device gets, kept for the whole run and handed each batch's
+manifest; if it dies, the batch is given to a fresh one. With several GPUs each has its own worker
+(:class:`EngineWorkers`) and a batch goes to the first idle one. A worker ends when the run stops
+it, when its stdin closes, or when the protocol's process is gone (killed), so no engine is left
+behind. Each batch still writes the manifest and result files that ``micrographcleaner batch``
+would, so a continued run resumes: a batch whose manifest asks for the same work (on whichever
+device) and whose result is there is not run again. What the files and
 the worker's lines hold is the engine's contract (:data:`..constants.contract`).
 """
 import json
 import os
+import queue
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -62,7 +66,7 @@ class EngineWorker:
         manifestPath, resultPath = os.path.join(folder, MANIFEST_FILE), os.path.join(folder, RESULT_FILE)
         text = json.dumps(manifest, indent=1)
         previous = open(manifestPath).read() if os.path.exists(manifestPath) else None
-        if previous != text or not os.path.exists(resultPath):
+        if not _sameWork(previous, manifest) or not os.path.exists(resultPath):
             if os.path.exists(resultPath):
                 os.remove(resultPath)
             with open(manifestPath, "w") as stream:
@@ -120,3 +124,37 @@ class EngineWorker:
     def stop(self):
         with self._lock:
             self._end()
+
+
+def _sameWork(previousText, manifest):
+    """Whether an earlier manifest asked for the same work: the device and the run (process) that
+    sent it do not matter."""
+    if previousText is None:
+        return False
+    where = {"gpus": None, "run_id": None}
+    return {**json.loads(previousText), **where} == {**manifest, **where}
+
+
+class EngineWorkers:
+    """One :class:`EngineWorker` per device ('cpu', or a GPU id as CUDA_VISIBLE_DEVICES names it),
+    each loading the model once; a batch runs on the first idle one, with that device in its
+    manifest, so that as many batches run at once as there are devices (and step threads)."""
+
+    def __init__(self, logPath, devices):
+        self.devices = list(devices)
+        self._workers = [EngineWorker(logPath) for _ in self.devices]
+        self._idle = queue.Queue()
+        for index in range(len(self.devices)):
+            self._idle.put(index)
+
+    def runBatch(self, manifest, folder):
+        """:meth:`EngineWorker.runBatch` on an idle worker (waiting for one when all are busy)."""
+        index = self._idle.get()
+        try:
+            return self._workers[index].runBatch(dict(manifest, gpus=self.devices[index]), folder)
+        finally:
+            self._idle.put(index)
+
+    def stop(self):
+        for worker in self._workers:
+            worker.stop()

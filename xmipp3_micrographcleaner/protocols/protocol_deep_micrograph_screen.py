@@ -1,19 +1,22 @@
 """deepMicrographScreen: flag bad regions of micrographs and sort particle coordinates by them.
 
 This module is the protocol's form, checks and reports, and its steps, which schedule the
-streaming work: the inputs are read by :mod:`.screen_inputs`, batches go to one engine worker per
-run (:mod:`.engine_client`) and the outputs are registered by :mod:`.screen_outputs`.
+streaming work: the inputs are read by :mod:`.screen_inputs`, batches go to the engine workers of
+the run, one per device (:mod:`.engine_client`), and the outputs are registered by
+:mod:`.screen_outputs`.
 
 Micrographs whose flagged area (or iciness) exceeds a maximum are rejected
 (``outputMicrographsRejected``) with their coordinates, as the engine decides them, so that its
 thumbnails and summaries agree with the outputs; without coordinates the protocol screens
-micrographs only. Coordinates are
-scheduled one by one as they arrive, grouped in batches by micrograph: picks that arrive for a
+micrographs only. Coordinates are scheduled one by one as they arrive, grouped in batches by
+micrograph, each batch on the first idle device's worker (in a queue job, on the GPUs the
+scheduler gave the job, not the form's ids, which may be another job's): picks that arrive for a
 micrograph already done go to a later batch, which reuses its mask. Every input coordinate ends in
 ``outputCoordinates`` (accepted) or ``outputCoordinatesRejected``, with its score, distance to the
 nearest bad region and reason; the outputs are closed only once that is checked. Registration
 skips what the outputs already hold, and the engine reuses masks already written, so a continued
-run neither redoes nor duplicates work.
+run neither redoes nor duplicates work. The whole protocol may be sent to a queue (one job); its
+steps cannot be sent one by one, since they run inside Scipion's own process.
 """
 import hashlib
 import json
@@ -24,19 +27,20 @@ import time
 from pwem.objects import SetOfCoordinates, SetOfMicrographs
 from pwem.protocols import EMProtocol
 from pyworkflow import BETA
+from pyworkflow.constants import QUEUE_FOR_JOBS
 from pyworkflow.object import String
 from pyworkflow.protocol import ProtStreamingBase, STEPS_PARALLEL
 from pyworkflow.protocol import params
 from pyworkflow.utils import Message
 
 from .. import attributes
-from .engine_client import EngineWorker
+from .engine_client import EngineWorkers
 from .screen_inputs import availableMicrographIds, loadCoordinates, loadMicrographs, unscheduledCoordinates
 from .screen_outputs import (COORDINATE_OUTPUTS, MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
                              OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED, ScreenOutputs)
 from ..constants import MISSING_MICROGRAPH, MODEL_BUNDLED, contract, enginePackageDir
 
-MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or more) for the batches
+MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or one per GPU) for the batches
 MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
 
 
@@ -73,7 +77,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         self.mcModel = String()  # name and checksum of the model that produced the outputs
         self.mcClasses = String()  # the model's class names, comma separated ("bad" = any class first)
         self._screenOutputs = ScreenOutputs(self)  # the output sets and what they already hold
-        self._worker = None  # the engine worker of this process, started by the first batch
+        self._workers = None  # the engine workers of this process, one per device, started by the batches
 
     # ------------------------------------------------------------------ form
     def _defineParams(self, form):
@@ -209,7 +213,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         os.makedirs(batchDir, exist_ok=True)
         self._adoptMasks(micrographs.keys())
         manifest = self._manifest(micrographs, coordinates)
-        entries = self._engineWorker().runBatch(manifest, batchDir) if manifest["micrographs"] else []
+        entries = self._engineWorkers().runBatch(manifest, batchDir) if manifest["micrographs"] else []
         entries += [self._missingEntry(micId, coordinates[micId] if coordinates else [])
                     for micId in micIds if micId not in micrographs]
         for entry in entries:
@@ -222,7 +226,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
 
     def closeOutputsStep(self):
         """Closes the outputs once every input item is in exactly one of them."""
-        self._engineWorker().stop()
+        self._engineWorkers().stop()
         with self._lock:
             self._screenOutputs.close()
 
@@ -260,9 +264,9 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                     model=self._modelPath(), threshold=threshold if threshold >= 0 else None,
                     max_flagged=self.maxFlagged.get(), max_iciness=self.maxIciness.get(),
                     min_distance=self._minDistances(), tta=contract.AUGMENTATIONS[self.tta.get()],
-                    gpus=",".join(map(str, self.getGpuList())) if self.useGpu.get() else "cpu",
                     batch_size=self.networkBatchSize.get(), thumbnails=self.saveThumbnails.get(),
-                    save_masks=self.saveMasks.get(), micrographs=entries)
+                    save_masks=self.saveMasks.get(), micrographs=entries,
+                    run_id="%s %d" % (self.getRunName(), os.getpid()))  # this process's workers share the folder
 
     def _adoptMasks(self, micIds):
         """Copies what the engine needs to reuse the masks of the *Reuse masks of* run (mask, label map,
@@ -279,11 +283,19 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                 if os.path.exists(source) and not os.path.exists(os.path.join(folder, name)):
                     shutil.copy2(source, folder)
 
-    def _engineWorker(self):
+    def _engineWorkers(self):
         with self._lock:
-            if self._worker is None:
-                self._worker = EngineWorker(self.getLogPaths()[1])
-            return self._worker
+            if self._workers is None:
+                self._workers = EngineWorkers(self.getLogPaths()[1], self.engineDevices())
+            return self._workers
+
+    def engineDevices(self):
+        """Where the engine workers run: 'cpu', or one GPU each. In a queue job, the GPUs the scheduler
+        gave it (CUDA_VISIBLE_DEVICES as SLURM sets it); otherwise, and where it set none, the form's."""
+        if not self.useGpu.get():
+            return ["cpu"]
+        assigned = os.environ.get("CUDA_VISIBLE_DEVICES", "") if self.useQueue() else ""
+        return [gpu.strip() for gpu in assigned.split(",") if gpu.strip()] or [str(gpu) for gpu in self.getGpuList()]
 
     def _missingEntry(self, micId, coords):
         return {"id": micId, "ok": False, "error": "micrograph %d: %s" % (micId, MISSING_MICROGRAPH),
@@ -335,9 +347,14 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         """Parameter checks; the environment is checked by Plugin.validateInstallation, which
         Scipion runs before this for every protocol of the plugin."""
         errors = []
-        if self.numberOfThreads.get() < MIN_THREADS:
+        gpus = len(self.getGpuList()) if self.useGpu.get() else 0
+        if self.numberOfThreads.get() < max(MIN_THREADS, 2 + gpus):
             errors.append("At least %d threads are needed: one for Scipion, one that watches the inputs "
-                          "and one (or more) for the batches." % MIN_THREADS)
+                          "and one for the batches of each GPU (or of the CPU)." % max(MIN_THREADS, 2 + gpus))
+        if self.useQueue() and self.getQueueParams()[1].get(QUEUE_FOR_JOBS) == "Y":
+            errors.append("Sending each step to the queue (QUEUE_FOR_JOBS=Y) is not possible with this protocol: "
+                          "its steps run inside Scipion's own process, so nothing would reach the queue; "
+                          "send the whole protocol to the queue instead (QUEUE_FOR_JOBS=N).")
         if self.modelChoice.get() != MODEL_BUNDLED:
             path = self.modelFile.get()
             if not path or not os.path.isfile(path):

@@ -31,7 +31,8 @@ from .cleaner import Result
 from .contract import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_DEFAULTS, MANIFEST_REQUIRED, MANIFEST_VERSION)
 from .iciness import measure_iciness
 from .images import write_json
-from .jobs import check_output_dir, holding_output_dir, micrograph_output_paths
+from .folder_lock import holding_output_dir
+from .jobs import check_output_dir, micrograph_output_paths
 from .options import CleaningOptions, Job, OptionError, UsageError, check_number
 from .runner import ModelChoice, Runner, run_jobs
 from .scoring import MicrographRule, ScoringRule
@@ -182,7 +183,7 @@ def run_manifest(manifest_path: Path, result_path: Path, quiet: bool = False,
                          [job.micrograph for job in jobs], "output_dir")
         choice = ModelChoice(_setting(manifest, "model"), _setting(manifest, "tta"),
                              int(_setting(manifest, "batch_size")))
-        with holding_output_dir(options.output_dir, "output_dir"):
+        with holding_output_dir(options.output_dir, "output_dir", _setting(manifest, "run_id")):
             results = run_jobs(jobs, options, choice, _setting(manifest, "gpus"), _setting(manifest, "threads"),
                                quiet, runner, measures={"iciness": measure_iciness})
             entries = [result_entry(result, options.output_dir) for result in results]

@@ -54,7 +54,8 @@ IMAGE_SUFFIXES = (MASK_SUFFIX, CLASSES_SUFFIX, CLASS_MAPS_SUFFIX)
 REJECTED_FOLDER = "rejected"
 """Rejected coordinate rows go to ``<output>/rejected/<file>``, accepted ones to ``<output>/<file>``."""
 OUTPUT_LOCK = ".micrographcleaner.lock"
-"""Held (``flock``) by the run writing into an output folder, so that a second run is refused there."""
+"""Held (``flock``) by the run writing into an output folder, so that a second run is refused there
+(the processes of one run, named by the manifest's ``run_id``, share it)."""
 
 
 def micrograph_outputs(stem, mask_suffix=MASK_SUFFIX):
@@ -159,6 +160,7 @@ MANIFEST_DEFAULTS = {
     "save_masks": True,
     "class_maps": False,
     "extra_downsampling": 1.0,
+    "run_id": None,  # the caller's run: its batches may write into output_dir at once, another run's not
 }
 MICROGRAPH_FIELDS = ("id", "path", "pixel_size", "key", "coordinates")
 """Per micrograph: the caller's id, its file, Å/px (None: the header's), the output stem (a plain

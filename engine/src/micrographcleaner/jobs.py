@@ -8,18 +8,16 @@ Used by the command line, ``batch`` and ``cleanMics`` alike; it never parses arg
 """
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .contract import (DISTANCE_COLUMN, GOODNESS_COLUMN, IMAGE_SUFFIXES, MASK_SUFFIX, NO_MATCHING_MICROGRAPH,
-                       OUTPUT_LOCK, REJECTED_FOLDER, class_distance_column, micrograph_outputs, plural)
-from .images import MICROGRAPH_SUFFIXES, remove_partial_files
+                       REJECTED_FOLDER, class_distance_column, micrograph_outputs, plural)
+from .images import MICROGRAPH_SUFFIXES
 from .options import Job, UsageError
 from .scoring import CoordinateScores, failed_scores
 
@@ -96,49 +94,6 @@ def check_output_dir(output_dir: Path, outputs: Iterable[Path], inputs: Iterable
         if output.resolve() in protected:
             raise UsageError(f"{flag} {output_dir}: writing {output} would replace an input; "
                              "choose another output folder")
-
-
-@contextmanager
-def holding_output_dir(output_dir: Path, flag: str) -> Iterator[None]:
-    """Holds ``output_dir`` for one run: a second run into it is refused while this one writes
-    (two runs with different options would mix their outputs file by file), and what a killed run
-    left half-written there is removed. The lock file goes when the run ends (a killed run's lock
-    is released by the system); where the file system cannot lock, the run goes unlocked."""
-    path = output_dir / OUTPUT_LOCK
-    with _locked(path, flag) as lock:
-        lock.truncate(0)
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
-        for folder in (output_dir, output_dir / REJECTED_FOLDER):
-            if folder.is_dir():
-                remove_partial_files(folder)
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
-
-
-@contextmanager
-def _locked(path: Path, flag: str):
-    """The lock file at ``path``, open and locked; retried when another run removed it meanwhile."""
-    import fcntl
-
-    while True:
-        with open(path, "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.seek(0)
-                holder = lock.read().strip()
-                raise UsageError(f"{flag} {path.parent}: another run is writing there"
-                                 f"{f' (process {holder})' if holder else ''}; wait for it to end or choose "
-                                 "another output folder") from None
-            except OSError:  # e.g. a network file system without locks
-                yield lock
-                return
-            if path.exists() and os.path.samestat(os.fstat(lock.fileno()), path.stat()):
-                yield lock
-                return
 
 
 def score_columns(scores: CoordinateScores) -> dict[str, np.ndarray]:

@@ -29,7 +29,8 @@ from .contract import ACCEPTED, GOODNESS_COLUMN
 from .devices import DeviceError, check_gpus
 from .images import write_json
 from .coordinates import COORDINATE_SUFFIXES
-from .jobs import (CoordinatePlan, check_output_dir, expand_micrographs, holding_output_dir, list_coordinate_files,
+from .folder_lock import holding_output_dir
+from .jobs import (CoordinatePlan, check_output_dir, expand_micrographs, list_coordinate_files,
                    micrograph_output_paths, orphan_scores, plan_coordinates, scored_paths, unique_by_name,
                    write_scored_coordinates)
 from .options import CleaningOptions, Job, OptionError, UsageError, check_number

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..jobs import check_output_dir, expand_micrographs, holding_output_dir, micrograph_output_paths, unique_by_name
+from ..folder_lock import holding_output_dir
+from ..jobs import check_output_dir, expand_micrographs, micrograph_output_paths, unique_by_name
 from ..options import Job
 from ..reporting import Tally, report, summary_line
 from ..runner import run_jobs

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..contract import DEFAULT_THRESHOLD
-from ..jobs import (check_output_dir, expand_micrographs, holding_output_dir, list_coordinate_files,
+from ..folder_lock import holding_output_dir
+from ..jobs import (check_output_dir, expand_micrographs, list_coordinate_files,
                     micrograph_output_paths, orphan_scores, plan_coordinates, scored_paths, unique_by_name,
                     write_scored_coordinates)
 from ..options import UsageError
