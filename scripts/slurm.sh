@@ -112,7 +112,7 @@ gpus() {  # GPUs to declare: real ones (SLURM binds each to a /dev/nvidiaN file)
     echo "$wanted"
 }
 
-gpuFile() {  # the file SLURM binds GPU $1 to: the device, or for fake GPUs a plain file named like one
+gpuFile() {  # the file SLURM binds GPU $1 to: the device, or for fake GPUs a device node named like one
     if [ "${MC_SLURM_FAKE_GPUS:-0}" -gt 0 ]; then
         # SLURM wants a character device: a node of /dev/null's (1:3), named like an NVIDIA GPU
         mkdir -p "$DIR/fake-gpus"
