@@ -146,7 +146,7 @@ CASES["option --min-distance foo=5"] = _option("--min-distance", "foo=5", "class
 CASES["option --min-distance text"] = _option("--min-distance", "far", "--min-distance expects")
 CASES["option --gpus text"] = _option("--gpus", "xyz", "--gpus expects")
 CASES["option --box-size 8"] = _option("--box-size", "8", "box size 8 with extra downsampling 1 would enlarge")
-CASES["option --box-size 1e-9"] = _option("--box-size", "1e-9", "would enlarge the micrograph")
+CASES["option --box-size 1e-9"] = _option("--box-size", "1e-9", "--box-size must be a finite number at least 1")
 
 
 @case

@@ -7,6 +7,7 @@ bundled model's measured figures (README) with a margin, so a worse model fails 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from micrographcleaner.classes import CLASSES
@@ -42,6 +43,15 @@ def test_bundled_model_is_small_carded_and_measured():
     assert card.classes == ["bad", *CLASSES] and card.training.startswith("micrographcleaner train ")
     assert {"synthetic_test", "real"} <= set(card.metrics)
     assert card.working_side == list(WORKING_SIDE)  # the real figures are measured with it
+
+
+def test_bundled_model_sees_a_small_micrograph_at_its_own_size(predictor):
+    """512 x 494 px (a binned micrograph) at half its box lies in the working range already: it is
+    screened at its own size, neither refused nor enlarged."""
+    image = np.random.default_rng(0).normal(size=(494, 512)).astype(np.float32)
+    working, geometry = predictor.working_image(image, 10)
+    assert geometry.working_shape == (494, 512)
+    assert predictor.predict(working).shape[:2] == (494, 512)
 
 
 def test_bundled_model_on_full_size_simulated_micrographs(predictor, tmp_path):

@@ -63,10 +63,12 @@ def test_a_model_with_a_working_range_sets_each_micrographs_scale(disc_mrc, mode
     summary = json.loads((out / "disc.json").read_text())
     assert summary["working_shape"] == [400, 400] and summary["downsampling_factor"] == pytest.approx(1.6)
     assert summary["flagged_fraction"] == pytest.approx(np.pi * 90 ** 2 / 640 ** 2, abs=0.02)
-    # box 8 is not refused up front with a range, but this micrograph would be enlarged: it fails alone
-    code = run("predict", disc_mrc, "--box-size", 8, "--output-dir", tmp_path / "small", "--model",
-               tmp_path / "ranged.keras", "--quiet")
-    assert code != 0 and "would be enlarged at box size 8" in capsys.readouterr().err
+    # box 8 would enlarge it to 800 px: within the range already, it is screened at its own size
+    assert run("predict", disc_mrc, "--box-size", 8, "--output-dir", tmp_path / "small", "--model",
+               tmp_path / "ranged.keras", "--quiet") == 0
+    summary = json.loads((tmp_path / "small" / "disc.json").read_text())
+    assert summary["working_shape"] == [640, 640] and summary["downsampling_factor"] == 1.0
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["predict", "score"])

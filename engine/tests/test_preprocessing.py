@@ -28,6 +28,8 @@ def test_working_factor_keeps_the_box_rule_inside_the_working_range():
 def test_working_factor_never_enlarges_a_small_micrograph_to_reach_the_range():
     assert working_factor((200, 300), 64, working_side=WORKING_SIDE) == 1.0
     assert working_factor((200, 300), 16, working_side=WORKING_SIDE) == 1.0
+    # a binned micrograph already inside the range, at half its box: its own size, not 640 px
+    assert working_factor((494, 512), 10, working_side=WORKING_SIDE) == 1.0
 
 
 def test_area_resize_is_block_mean_for_integer_factors():

@@ -67,7 +67,7 @@ class CleaningOptions:
 
     def check(self, spell=lambda name: name) -> None:
         """Refuse values that would run silently wrong; ``spell`` names a field as the caller's user knows it."""
-        check_number(spell("box_size"), self.box_size, 0, MAX_BOX_SIZE)
+        check_number(spell("box_size"), self.box_size, 1, MAX_BOX_SIZE, low_allowed=True)  # px: under 1 is a typo
         check_number(spell("particle_diameter"), self.particle_diameter, 0, MAX_BOX_SIZE)
         check_number(spell("extra_downsampling"), self.extra_downsampling, 0)
         check_number(spell("threshold"), self.rule.threshold, 0, 1, low_allowed=True)

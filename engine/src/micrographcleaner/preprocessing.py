@@ -70,13 +70,15 @@ def working_factor(shape: tuple[int, ...], box_size: float, extra: float = 1.0,
                    particle_pixels: float = PARTICLE_PIXELS,
                    working_side: tuple[float, float] | None = None) -> float:
     """Micrograph pixels per working pixel for a micrograph of ``shape``: the box rule, brought into
-    ``working_side`` (see ``WORKING_SIDE``) when the model keeps to one, never enlarging because of
-    it; then ``extra``. Without ``working_side`` it is the original's box rule."""
+    ``working_side`` (see ``WORKING_SIDE``) when the model keeps to one, and never below 1 then: a
+    micrograph already small enough is seen at its own size, never enlarged (a small box on a
+    binned micrograph is still screened); then ``extra``. Without ``working_side`` it is the
+    original's box rule."""
     factor = downsampling_factor(box_size, particle_pixels=particle_pixels)
     if working_side is not None:
         longest = max(shape)
         low, high = working_side
-        factor = min(max(factor, longest / high), max(longest / low, 1.0))
+        factor = max(min(max(factor, longest / high), longest / low), 1.0)
     return factor * extra
 
 
