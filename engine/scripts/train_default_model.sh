@@ -44,7 +44,7 @@ micrographcleaner train "$OUT/stage7" --resume --initial-model "$OUT/stage6/mode
 micrographcleaner train "$OUT/stage8" --resume --initial-model "$OUT/stage7/model.keras" "${LATE_STAGES[@]}" \
     --working-side 320 640 --epochs 8 "$@"
 MODEL="$OUT/stage8/model.keras"
-python "$HERE/calibrate_model.py" --model "$MODEL" --labelled "$DATA/em_hole_finder_validation.json"
+micrographcleaner calibrate "$MODEL" --labelled "$DATA/em_hole_finder_validation.json"
 [ -d "$OUT/testset" ] || micrographcleaner simulate "$OUT/testset" --count 200 --first-seed 0 --shape 320 448
 micrographcleaner evaluate "$OUT/testset" --model "$MODEL" --report "$OUT/testset_report.json" --record synthetic_test
 python "$HERE/../benchmarks/benchmark_real.py" --model "$MODEL" --json "$OUT/real.json" --png "$OUT/real.png" \

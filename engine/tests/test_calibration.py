@@ -38,3 +38,28 @@ def test_predictor_applies_the_calibration_in_the_card(model_path, tmp_path):
     (tmp_path / "copy.json").write_text(model_path.with_suffix(".json").read_text())
     update_card(copy, lambda c: setattr(c, "calibration", {"scale": 2.0, "shift": -1.0}))
     assert load_model(copy)[1].calibration == {"scale": 2.0, "shift": -1.0}  # the checksum still matches
+
+
+def test_calibrate_command_writes_the_fit_to_the_card(model_path, tmp_path, capsys):
+    """``micrographcleaner calibrate`` on a plain labelled folder: the card gets a calibration that
+    records what it was fitted on, and the figures before and after are printed."""
+    from micrographcleaner.cli import main
+    from micrographcleaner.testing import write_mrc
+
+    copy = tmp_path / "copy.keras"
+    copy.write_bytes(model_path.read_bytes())
+    (tmp_path / "copy.json").write_text(model_path.with_suffix(".json").read_text())
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    for seed in range(2):
+        image, truth = disc_micrograph((320, 320), [(160.0, 160.0, 60.0)], seed=seed)
+        write_mrc(labelled / f"m{seed}.mrc", image)
+        write_mrc(labelled / f"m{seed}_mask.mrc", truth.astype(np.float32))
+    assert main(["calibrate", str(copy), "--labelled", str(labelled), "--labelled-box-size", "32",
+                 "--scales", "1", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "before" in printed and "after" in printed and "written to the card" in printed
+    calibration = load_model(copy)[1].calibration
+    assert set(calibration) >= {"scale", "shift", "fitted_on"}
+    assert "[1.0, 2.0] x the right box" in calibration["fitted_on"]
+    assert main(["calibrate", str(tmp_path / "missing.keras"), "--labelled", str(labelled)]) == 2

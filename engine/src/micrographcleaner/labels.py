@@ -240,3 +240,16 @@ def codes_at(codes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def at_working_scale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A full-size boolean mask at the working scale: a working pixel is in when half of it is."""
     return area_resize(mask.astype(np.float32), shape) >= 0.5
+
+
+def labelled_sources(paths: list[Path], box_size: float | None) -> list[LabelSource]:
+    """A source per JSON description, or per plain folder of ``<stem>`` + ``<stem>_mask`` files."""
+    sources = []
+    for path in paths:
+        if Path(path).suffix.lower() == ".json":
+            sources.append(LabelSource.from_json(path))
+        else:
+            if not box_size:
+                raise LabelError(f"{path}: a plain folder needs --labelled-box-size (or describe it in a JSON)")
+            sources.append(LabelSource.from_folder(path, box_size))
+    return sources

@@ -26,7 +26,7 @@ from .preprocessing import (
     normalise_and_squash,
     working_factor,
 )
-from .labels import LabelError, LabelSource, code_targets, codes_at
+from .labels import LabelSource, code_targets, codes_at, labelled_sources
 from .simulation import draw_scene, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
@@ -156,19 +156,6 @@ class LabelledMicrographs:
 
     def _factor(self, shape: tuple[int, ...], box_size: float) -> float:
         return working_factor(shape, box_size, working_side=self.working_side)
-
-
-def labelled_sources(paths: list[Path], box_size: float | None) -> list[LabelSource]:
-    """A source per JSON description, or per plain folder of ``<stem>`` + ``<stem>_mask`` files."""
-    sources = []
-    for path in paths:
-        if Path(path).suffix.lower() == ".json":
-            sources.append(LabelSource.from_json(path))
-        else:
-            if not box_size:
-                raise LabelError(f"{path}: a plain folder needs --labelled-box-size (or describe it in a JSON)")
-            sources.append(LabelSource.from_folder(path, box_size))
-    return sources
 
 
 class TrainingBatches(keras.utils.PyDataset):

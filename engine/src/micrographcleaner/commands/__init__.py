@@ -5,6 +5,6 @@ Each module has ``NAME``, ``HELP`` (a line for the list of commands), ``DESCRIPT
 the work itself is the library's (:mod:`..jobs`, :mod:`..runner`, :mod:`..batch`, ...), so a
 command only turns its arguments into calls and its results into lines.
 """
-from . import batch, evaluate, predict, score, simulate, train, worker
+from . import batch, calibrate, evaluate, predict, score, simulate, train, worker
 
-COMMANDS = (predict, score, batch, worker, train, simulate, evaluate)
+COMMANDS = (predict, score, batch, worker, train, calibrate, simulate, evaluate)
