@@ -9,6 +9,7 @@ import tifffile
 from micrographcleaner.testing import write_mrc
 from PIL import Image
 
+from micrographcleaner import contract
 from micrographcleaner.classes import BAD, CLASS_CODES, CLASSES, IGNORE
 from micrographcleaner.labels import LabelError, LabelSource, code_targets, read_labels
 
@@ -85,6 +86,35 @@ def test_a_source_holds_out_by_pattern_skips_uniform_labels_and_ignores_its_bord
     assert (codes[:4] == IGNORE).all() and (codes[4:-4, 4:30] == CARBON).all() and (codes[4:-4, 34:-4] == 0).all()
 
 
+def test_the_correction_legend_is_the_engines_class_codes():
+    assert {int(code): CLASS_CODES[name] for code, name in contract.CORRECTION_LEGEND.items()} == {
+        code: code for code in CLASS_CODES.values()}
+
+
+def test_corrections_drawn_at_the_working_size_name_micrographs_kept_elsewhere(tmp_path):
+    """The plugin's corrections folder: label maps at the working size, micrographs where the project keeps them."""
+    elsewhere, corrections = tmp_path / "Runs" / "import", tmp_path / "Runs" / "screen" / contract.CORRECTIONS_FOLDER
+    elsewhere.mkdir(parents=True), corrections.mkdir(parents=True)
+    for stem in ("mic_1", "mic_2", "mic_3"):
+        write_mrc(elsewhere / f"{stem}.mrc", np.random.default_rng(0).normal(size=(300, 400)).astype(np.float32))
+    codes = np.zeros((45, 60), np.uint8)  # 400 x 300 px screened at a factor of 6.67
+    codes[:, :20], codes[:5] = CARBON, IGNORE  # film on the left; the top rows marked unsure
+    for stem in ("mic_1", "mic_3"):  # mic_2 not reviewed yet
+        Image.fromarray(codes).save(corrections / f"{stem}{contract.CORRECTION_SUFFIX}.png")
+    description = {"micrographs": {stem: f"../../import/{stem}.mrc" for stem in ("mic_1", "mic_2", "mic_3")},
+                   "labels": ".", "label_suffix": contract.CORRECTION_SUFFIX, "legend": contract.CORRECTION_LEGEND,
+                   "box_size": 40, "exclude": ["mic_3"], "reviews": {"mic_1": {"edited": True}}}
+    (corrections / contract.CORRECTIONS_SOURCE).write_text(json.dumps(description))
+    source = LabelSource.from_json(corrections / contract.CORRECTIONS_SOURCE)
+    [(image, image_data, full)] = source.items()  # mic_3 held out, mic_2 without labels
+    assert image.name == "mic_1.mrc" and image_data.shape == full.shape == (300, 400)
+    assert (full[40:, :130] == CARBON).all() and (full[40:, 140:] == 0).all() and (full[:30] == IGNORE).all()
+    (corrections / f"mic_1{contract.CORRECTION_SUFFIX}.png").unlink()
+    Image.fromarray(np.zeros((45, 30), np.uint8)).save(corrections / f"mic_1{contract.CORRECTION_SUFFIX}.png")
+    with pytest.raises(LabelError, match="labels are 30x45 px"):  # not the micrograph's shape at any scale
+        source.items()
+
+
 def test_bad_source_descriptions_name_the_file(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
@@ -95,6 +125,9 @@ def test_bad_source_descriptions_name_the_file(tmp_path):
         LabelSource.from_json(path)
     path.write_text(json.dumps({"images": "elsewhere", "box_size": 32}))
     with pytest.raises(LabelError, match="elsewhere not found"):
+        LabelSource.from_json(path)
+    path.write_text(json.dumps({"micrographs": {"a": "a.mrc"}, "box_size": 32}))
+    with pytest.raises(LabelError, match="needs a 'labels' folder"):
         LabelSource.from_json(path)
 
 

@@ -29,7 +29,8 @@ from .jobs import output_paths
 from .options import CleaningOptions, Job, OptionError
 from .preprocessing import Geometry, area_resize, downsampling_factor
 from .prediction import Predictor, ScaleError
-from .scoring import CoordinateScores, class_labels, failed_scores, flagged_fractions, score_coordinates
+from .scoring import (CoordinateScores, class_labels, failed_scores, flagged_fractions, score_coordinates,
+                      uncertain_fraction)
 from .thumbnails import render, save_png
 
 
@@ -248,6 +249,7 @@ class Cleaner:
             "pixel_size": pixel_size,
             "flagged_fraction": fractions[ANY_CLASS],
             "mean_badness": float(badness[..., 0].mean()),
+            "uncertain_fraction": uncertain_fraction(badness[..., 0]),
             "class_fractions": {k: v for k, v in fractions.items() if k != ANY_CLASS},
             "mostly_bad": fractions[ANY_CLASS] > self.options.micrograph_rule.mostly_bad_fraction,
             "mask": self.paths(job)["mask"].name if self.options.write_masks else None,

@@ -168,6 +168,25 @@ file name; None: the file's stem) and, optionally, its coordinates."""
 COORDINATE_FIELDS = ("id", "x", "y")
 """Equally long lists: the caller's coordinate ids and the centres in micrograph pixels."""
 
+UNCERTAIN_BADNESS = (0.2, 0.8)
+"""Badness between these is neither clearly good nor clearly bad."""
+
+# ---------------------------------------------------------------------------- corrections
+CORRECTIONS_FOLDER = "corrections"
+"""A screen run's corrections by the user, beside (never over) the model's masks."""
+CORRECTIONS_SOURCE = "corrections.json"
+"""The corrections folder's label source, which ``micrographcleaner train --labelled`` reads: the
+reviewed micrographs by output stem (``micrographs``: stem -> micrograph file), the box they were
+screened with, ``labels`` ("."), ``label_suffix`` (:data:`CORRECTION_SUFFIX`), ``legend``
+(:data:`CORRECTION_LEGEND`), ``name`` and ``reviews`` (stem -> {"edited": bool, "saved": ISO time,
+"model": the model whose mask was reviewed}). A micrograph saved without edits is reviewed and right."""
+CORRECTION_SUFFIX = "_labels"
+"""``<stem>_labels.png``: 8-bit greyscale label map at the run's working size, one code per pixel."""
+CORRECTION_LEGEND = {"0": "good", "1": "carbon", "2": "contamination", "3": "crystalline_ice", "4": "aggregate",
+                     "5": "bad", "255": "ignore"}
+"""Codes of a correction label map (the engine's class codes); ``ignore`` is what the user marked
+unsure: it counts for nothing in training or scoring."""
+
 # ---------------------------------------------------------------------------- worker
 REQUEST_FIELDS = ("manifest", "result")
 """One JSON line on the worker's stdin: run this manifest, write this result file."""
@@ -181,11 +200,12 @@ RESULT_MICROGRAPH_FIELDS = ("id", "path", "ok", "error", "summary", "mask", "thu
 """``mask`` and ``thumbnail`` are full paths (None when not written); ``error`` is one line."""
 SUMMARY_FIELDS = ("micrograph", "model", "model_sha256", "classes", "box_size", "particle_diameter",
                   "downsampling_factor", "micrograph_shape", "working_shape", "pixel_size", "flagged_fraction",
-                  "mean_badness", "class_fractions", "mostly_bad", "rejection", "mask", "mask_reused",
-                  "timings", "micrograph_sha256", "masks_sha256", "iciness", "warnings", "thumbnail",
+                  "mean_badness", "uncertain_fraction", "class_fractions", "mostly_bad", "rejection", "mask",
+                  "mask_reused", "timings", "micrograph_sha256", "masks_sha256", "iciness", "warnings", "thumbnail",
                   "coordinates")
-"""A processed micrograph's summary (also its ``<stem>.json``). ``rejection`` is the micrograph's
-rejection reason (:data:`MOSTLY_BAD`, :data:`CRYSTALLINE_ICE`) or None, and ``coordinates`` counts
+"""A processed micrograph's summary (also its ``<stem>.json``). ``uncertain_fraction`` is the share of
+working pixels with a badness between :data:`UNCERTAIN_BADNESS` (where a correction teaches most);
+``rejection`` is the micrograph's rejection reason (:data:`MOSTLY_BAD`, :data:`CRYSTALLINE_ICE`) or None, and ``coordinates`` counts
 the decisions after it; ``masks_sha256`` holds the checksum of each mask file written, by kind, so
 that a damaged or replaced mask is predicted again; ``iciness`` is None where the pixel size is
 unknown or too coarse; ``warnings`` lists what looked implausible (e.g. the box size);

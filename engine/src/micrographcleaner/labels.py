@@ -9,7 +9,9 @@ Accepted label files:
 
 * binary masks: MRC (0..1, 1 = bad), PNG/JPG/TIFF greyscale thresholded at ``threshold`` (a mask
   drawn in an image editor), Warp's TIFF (0 background, 1 particle, 2 artefact);
-* label maps: RGB or indexed PNG/TIFF whose colours (or indices) a legend names.
+* label maps: RGB or indexed PNG/TIFF whose colours (or indices) a legend names, at the
+  micrograph's size or at a smaller one of the same shape (the plugin's corrections are drawn at
+  the working size; :data:`~.contract.CORRECTIONS_SOURCE`).
 
 A *source* is one folder of images with their labels, described by a small JSON file (see
 :class:`LabelSource`), so that a set can be held out by pattern and mixed with others at a stated
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .classes import CLASS_CODES, CLASSES, GOOD, IGNORE, class_channels
-from .images import read_bad_mask, read_micrograph
+from .images import MicrographError, read_bad_mask, read_micrograph
 from .preprocessing import area_resize
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -40,7 +43,9 @@ class LabelError(ValueError):
 class LabelSource:
     """One folder of labelled micrographs and how to read it (the JSON keys are these fields).
 
-    ``labels`` holds ``<image stem><label_suffix>.<any>`` for each image in ``images``; with a
+    ``images`` is that folder, or ``micrographs`` names each micrograph file by stem (micrographs
+    kept where they are, as a Scipion project keeps them); ``labels`` holds
+    ``<image stem><label_suffix>.<any>`` for each of them; with a
     ``legend`` ({"R,G,B" or "index": class}) the labels are maps, without one they are binary masks
     whose bad side is class ``positive``. ``exclude`` holds stem patterns (held-out sets);
     ``skip_uniform`` drops labels of a single class (unreliable in hand-drawn sets).
@@ -48,8 +53,9 @@ class LabelSource:
     to the other labelled sources) and how much its pixels count in the loss.
     """
 
-    images: Path
+    images: Path | None
     box_size: float  # the particle box (px) that suits these micrographs
+    micrographs: dict[str, str] | None = None  # stem -> micrograph file, instead of the images folder
     labels: Path | None = None
     label_suffix: str = "_mask"
     legend: dict[str, str] | None = None
@@ -62,6 +68,7 @@ class LabelSource:
     fraction: float = 1.0
     weight: float = 1.0
     name: str = ""
+    reviews: dict = field(default_factory=dict)  # what the correction window records (not used here)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "LabelSource":
@@ -69,7 +76,9 @@ class LabelSource:
         try:
             content = json.loads(path.read_text())
             folder = path.parent
-            content["images"] = folder / content["images"]
+            content["images"] = folder / content["images"] if content.get("images") is not None else None
+            if content.get("micrographs") is not None:
+                content["micrographs"] = {stem: str(folder / file) for stem, file in content["micrographs"].items()}
             if content.get("labels") is not None:
                 content["labels"] = folder / content["labels"]
             content.setdefault("name", path.stem)
@@ -88,8 +97,12 @@ class LabelSource:
         return source
 
     def check(self, where: Path) -> None:
+        if (self.images is None) == (self.micrographs is None):
+            raise LabelError(f"{where}: give either 'images' (a folder) or 'micrographs' (stem -> file)")
+        if self.micrographs is not None and self.labels is None:
+            raise LabelError(f"{where}: 'micrographs' needs a 'labels' folder")
         for folder in (self.images, self.labels or self.images):
-            if not Path(folder).is_dir():
+            if folder is not None and not Path(folder).is_dir():
                 raise LabelError(f"{where}: folder {folder} not found")
         if not (self.box_size > 0 and np.isfinite(self.box_size)):
             raise LabelError(f"{where}: box_size must be a positive number, got {self.box_size}")
@@ -103,11 +116,14 @@ class LabelSource:
     def pairs(self) -> list[tuple[Path, Path]]:
         """(image, label file) pairs of this source, held-out stems left out."""
         labels = self.labels or self.images
+        if self.micrographs is not None:
+            images = [(stem, Path(file)) for stem, file in sorted(self.micrographs.items())]
+        else:
+            images = [(image.stem, image) for image in sorted(self.images.iterdir())
+                      if image.suffix.lower() in IMAGE_SUFFIXES and not image.stem.endswith(self.label_suffix)]
         found = []
-        for image in sorted(self.images.iterdir()):
-            stem = image.stem
-            if (image.suffix.lower() not in IMAGE_SUFFIXES or stem.endswith(self.label_suffix)
-                    or not any(fnmatch.fnmatch(stem, pattern) for pattern in self.include)
+        for stem, image in images:
+            if (not any(fnmatch.fnmatch(stem, pattern) for pattern in self.include)
                     or any(fnmatch.fnmatch(stem, pattern) for pattern in self.exclude)):
                 continue
             candidates = [p for p in labels.glob(stem + self.label_suffix + ".*") if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -119,6 +135,8 @@ class LabelSource:
         """The image (float32) and its class-code map (uint8), same shape."""
         data = read_image(image)
         codes = read_labels(label, self.legend, self.positive, self.threshold)
+        if codes.shape != data.shape and same_shape(codes.shape, data.shape):
+            codes = codes_at(codes, data.shape)  # drawn at the working size
         if codes.shape != data.shape:
             raise LabelError(f"{label}: labels are {codes.shape[1]}x{codes.shape[0]} px, "
                              f"the micrograph {image.name} is {data.shape[1]}x{data.shape[0]}")
@@ -130,16 +148,22 @@ class LabelSource:
 
     def items(self) -> list[tuple[Path, np.ndarray, np.ndarray]]:
         """Every usable (image path, image, codes) of this source."""
-        items = []
+        items, problems = [], []
         for image, label in self.pairs():
-            data, codes = self.read(image, label)
+            try:
+                data, codes = self.read(image, label)
+            except (LabelError, MicrographError) as error:  # one broken pair does not stop the others
+                problems.append(str(error))
+                print(f"skipped: {error}", file=sys.stderr)
+                continue
             labelled = codes[codes != IGNORE]
             if self.skip_uniform and (labelled.size == 0 or (labelled == labelled[0]).all()):
                 continue
             items.append((image, data, codes))
         if not items:
-            raise LabelError(f"{self.images}: no usable labelled micrographs "
-                             f"(<stem>{self.label_suffix}.* in {self.labels or self.images})")
+            raise LabelError(f"{self.images or self.name}: no usable labelled micrographs "
+                             + (f"({problems[0]})" if problems else
+                                f"(<stem>{self.label_suffix}.* in {self.labels or self.images})"))
         return items
 
 
@@ -235,6 +259,12 @@ def codes_at(codes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     rows = ((np.arange(shape[0]) + 0.5) * codes.shape[0] / shape[0]).astype(int)
     cols = ((np.arange(shape[1]) + 0.5) * codes.shape[1] / shape[1]).astype(int)
     return codes[np.ix_(rows, cols)]
+
+
+def same_shape(small: tuple[int, ...], large: tuple[int, ...]) -> bool:
+    """Whether ``small`` is ``large`` scaled down (each side rounded, as the working size is)."""
+    factor = large[1] / small[1]
+    return small[0] <= large[0] and abs(large[0] / factor - small[0]) <= 1
 
 
 def at_working_scale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .contract import (ACCEPTED, ANY_CLASS, CRYSTALLINE_ICE, LOW_GOODNESS, MOSTLY_BAD, OUTSIDE_MICROGRAPH, near,
-                       unreadable_row)
+from .contract import (ACCEPTED, ANY_CLASS, CRYSTALLINE_ICE, LOW_GOODNESS, MOSTLY_BAD, OUTSIDE_MICROGRAPH,
+                       UNCERTAIN_BADNESS, near, unreadable_row)
 from .preprocessing import Geometry
 
 BAD_LEVEL = 0.5
@@ -80,6 +80,12 @@ def class_labels(badness: np.ndarray) -> np.ndarray:
     if badness.shape[-1] == 1:
         return bad.astype(np.uint8)
     return np.where(bad, 1 + np.argmax(badness[..., 1:], axis=-1), 0).astype(np.uint8)
+
+
+def uncertain_fraction(badness: np.ndarray) -> float:
+    """Share of pixels neither clearly good nor clearly bad (:data:`~.contract.UNCERTAIN_BADNESS`)."""
+    low, high = UNCERTAIN_BADNESS
+    return float(((badness > low) & (badness < high)).mean())
 
 
 def flagged_fractions(badness: np.ndarray, class_names: list[str]) -> dict[str, float]:
