@@ -237,6 +237,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             return 1.0
         return self.inputCoordinates.get().getMicrographs().getSamplingRate() / self.getInputMicrographs().getSamplingRate()
 
+    def correctionsFolder(self):
+        """Where the correction window keeps this run's corrections (the fine-tune protocol reads them)."""
+        return self._getExtraPath(contract.CORRECTIONS_FOLDER)
+
     def _modelPath(self):
         return None if self.modelChoice.get() == MODEL_BUNDLED else os.path.abspath(self.modelFile.get())
 
