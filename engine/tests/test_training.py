@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from micrographcleaner.testing import write_mrc
+from micrographcleaner.testing import disc_micrograph, write_mrc
 
 from micrographcleaner.classes import CLASSES, code_channels
 from micrographcleaner.cli import main
@@ -39,18 +39,131 @@ def test_train_writes_model_card_log_and_curves_then_resumes(tmp_path):
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 3
 
 
-def test_train_is_quiet_with_one_progress_bar_and_a_summary(tmp_path):
-    """As a user runs it: no TensorFlow lines, no Keras bar per epoch; one bar on stderr, one line at the end."""
+def run_train(arguments, terminal):
+    """``micrographcleaner train`` in a child process, its stderr a terminal (as a user runs it) or a
+    pipe (as in a log file); returns (exit status, stdout, stderr)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
     environment = {name: value for name, value in os.environ.items() if not name.startswith("TF_CPP")}
-    run = subprocess.run([sys.executable, "-m", "micrographcleaner", "train", str(tmp_path / "run"), "--epochs", "2",
-                          *TINY], capture_output=True, text=True, timeout=300, env=environment)
-    assert run.returncode == 0, run.stderr
-    bars = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    command = [sys.executable, "-m", "micrographcleaner", "train", *arguments]
+    if not terminal:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+        return run.returncode, run.stdout, run.stderr
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal 120 columns wide
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=follower, text=True, env=environment)
+    os.close(follower)
+    stderr = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        stderr += chunk
+    stdout = child.stdout.read()
+    os.close(leader)
+    return child.wait(timeout=300), stdout, stderr.decode()
+
+
+def test_train_is_quiet_with_one_progress_bar_and_a_summary(tmp_path):
+    """In a terminal: no TensorFlow lines, no Keras bar per epoch; one bar on stderr, one line at the end."""
+    status, stdout, stderr = run_train([str(tmp_path / "run"), "--epochs", "2", *TINY], terminal=True)
+    assert status == 0, stderr
+    bars = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
     assert bars and all("step" in line and "|" in line for line in bars), bars
-    assert "epoch 2: loss" in bars[-1] and "4/4" in bars[-1]
-    [summary] = run.stdout.splitlines()
+    assert "epoch 2: loss" in bars[-1] and "4/4" in bars[-1] and "min left" in bars[-1]
+    [summary] = stdout.splitlines()
     assert summary.startswith("epoch 2: loss ") and "validation IoU" in summary
     assert f"model written to {tmp_path / 'run' / 'model.keras'}" in summary
+
+
+def test_train_in_a_log_file_writes_a_line_per_epoch(tmp_path):
+    """As the fine-tune protocol's log gets it: one line per epoch with the minutes left, no bar."""
+    status, stdout, stderr = run_train([str(tmp_path / "run"), "--epochs", "2", *TINY], terminal=False)
+    assert status == 0, stderr
+    assert "|" not in stderr and "\r" not in stderr, stderr
+    first, second, summary = stdout.splitlines()
+    assert first.startswith("epoch 1: loss ") and first.endswith("min left") and second.startswith("epoch 2: loss ")
+    assert summary.startswith("epoch 2: loss ") and "model written to" in summary
+
+
+def test_a_time_budget_stops_the_run_and_a_resumed_run_spends_only_what_is_left(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(out), "--minutes", "0.05", "--quiet", *TINY]) == 0  # 3 s, epochs unbounded
+    state = json.loads((out / "state.json").read_text())
+    assert 3 <= state["seconds_done"] < 30 and state["epochs_done"] == len(log_rows(out)) >= 2
+    assert load_model(out / "model.keras")[1].sha256
+    assert main(["train", str(out), "--minutes", "0.05", "--resume", "--quiet", *TINY]) == 0  # already spent
+    assert json.loads((out / "state.json").read_text()) == state
+    assert main(["train", str(out), "--minutes", "0.1", "--resume", "--quiet", *TINY]) == 0  # 3 s more
+    resumed = json.loads((out / "state.json").read_text())
+    assert resumed["epochs_done"] > state["epochs_done"] and 6 <= resumed["seconds_done"] < state["seconds_done"] + 30
+    assert main(["train", str(out), "--minutes", "0"]) == 2
+
+
+def disc_source(folder, seeds, invert=False):
+    """A label source of dark-disc micrographs (the disc bad, or with ``invert`` the rest)."""
+    folder.mkdir()
+    for seed in seeds:
+        image, truth = disc_micrograph((160, 160), [(80.0, 80.0, 35.0)], seed=seed)
+        write_mrc(folder / f"m{seed}.mrc", image)
+        write_mrc(folder / f"m{seed}_mask.mrc", (truth != invert).astype(np.float32))
+    (folder / "source.json").write_text(json.dumps({"images": ".", "box_size": 32, "positive": "carbon"}))
+    return folder / "source.json"
+
+
+def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tmp_path, capsys):
+    """Fine-tuning with held-out micrographs: their IoU in every epoch's log line, the calibration fitted
+    on them, and the fine-tuned model kept only when it beats its starting model there (the card and
+    the summary say which, and a model not kept stays beside for a look)."""
+    base = tmp_path / "base"
+    assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--quiet", *TINY]) == 0
+    labelled, held_out = disc_source(tmp_path / "mine", [1, 2], invert=True), disc_source(tmp_path / "held", [3])
+    out = tmp_path / "tuned"
+    assert main(["train", str(out), "--epochs", "2", "--initial-model", str(base / "model.keras"),
+                 "--labelled", str(labelled), "--held-out", str(held_out), "--learning-rate", "3e-3", *TINY]) == 0
+    printed = capsys.readouterr().out
+    rows = log_rows(out)
+    assert all(0 <= float(row["held_out_iou"]) <= 1 and 0 <= float(row["held_out_carbon_iou"]) <= 1 for row in rows)
+    card = load_model(out / "model.keras")[1]
+    record = card.fine_tuning
+    assert record["held_out"] == ["m3"] and record["initial_model"] == str(base / "model.keras")
+    better = record["after"]["bad_iou"] > record["before"]["bad_iou"]
+    assert record["kept"] == ("fine-tuned" if better else "starting model")
+    assert (out / "not_kept.keras").is_file() != better
+    assert "held-out micrographs at [0.5, 1.0, 2.0]" in card.calibration.get("fitted_on", "")
+    assert f"before  bad-region IoU {record['before']['bad_iou']:.2f}" in printed
+    assert ("kept the fine-tuned model" if better else "kept the starting model") in printed
+    tuned_card = card if better else load_model(out / "not_kept.keras")[1]
+    assert tuned_card.training_data == [{"source": "simulated scenes", "share": 0.5},
+                                        {"source": "source", "micrographs": ["m1", "m2"], "share": 0.5}]
+
+
+def test_the_better_of_two_models_is_kept_and_the_other_left_beside(model_path, tmp_path):
+    from micrographcleaner.held_out import HeldOutFigures, keep_the_better
+
+    def copy(name):
+        (tmp_path / f"{name}.keras").write_bytes(model_path.read_bytes())
+        (tmp_path / f"{name}.json").write_text(model_path.with_suffix(".json").read_text())
+        return tmp_path / f"{name}.keras"
+
+    worse, better = HeldOutFigures(0.5, None, 0.1, 0.1), HeldOutFigures(0.6, None, 0.1, 0.1)
+    tuned, start = copy("tuned"), copy("start")
+    assert keep_the_better(tuned, start, before=worse, after=better, starting_calibration={}, record={}) == "fine-tuned"
+    assert not (tmp_path / "not_kept.keras").exists()
+    tuned.write_bytes(b"weights of the fine-tuned model")
+    calibration = {"scale": 0.7, "shift": 0.1}
+    assert keep_the_better(tuned, start, before=better, after=better, starting_calibration=calibration,
+                           record={}) == "starting model"  # a tie keeps the starting model
+    assert (tmp_path / "not_kept.keras").read_bytes() == b"weights of the fine-tuned model"
+    model, card = load_model(tuned)  # the starting model's weights, its checksum, the held-out calibration
+    assert tuned.read_bytes() == start.read_bytes() and card.calibration == calibration
+    assert card.fine_tuning["kept"] == "starting model" and card.fine_tuning["after"]["bad_iou"] == 0.6
 
 
 def test_a_resumed_run_keeps_its_working_range_without_the_flag(tmp_path):

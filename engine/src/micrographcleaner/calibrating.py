@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import Calibration, fit
-from .classes import IGNORE
 from .evaluation import iou
-from .labels import LabelSource, at_working_scale, labelled_bad
+from .held_out import HeldOutMicrographs
+from .labels import LabelSource
 from .model_files import load_model, update_card
-from .prediction import Predictor
 
 
 @dataclass
@@ -34,28 +33,13 @@ class PixelFigures:
                    float(badness[~truth].mean()))
 
 
-def labelled_pixels(predictor: Predictor, source: LabelSource, scales: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Channel-0 badness and truth of every labelled working pixel, over all frames and boxes."""
-    badness, truth = [], []
-    for _, image, codes in source.items():
-        for scale in scales:
-            working, _ = predictor.working_image(image, source.box_size * scale)
-            predicted = predictor.predict(working)[..., 0]
-            known = ~at_working_scale(codes == IGNORE, predicted.shape)  # as benchmark_real counts them
-            bad = at_working_scale(labelled_bad(codes), predicted.shape)
-            badness.append(predicted[known])
-            truth.append(bad[known])
-    return np.concatenate(badness), np.concatenate(truth)
-
-
 def calibrate(model_path: Path, sources: list[LabelSource], scales: list[float]
               ) -> tuple[Calibration, PixelFigures, PixelFigures]:
     """Fits the calibration of the model at ``model_path`` on ``sources`` and writes it to its card;
     returns it with the figures before and after."""
     model, card = load_model(model_path)
-    predictor = Predictor(model, replace(card, calibration={}))
-    pairs = [labelled_pixels(predictor, source, scales) for source in sources]
-    badness, truth = (np.concatenate(parts) for parts in zip(*pairs))
+    frames = HeldOutMicrographs(sources, card, tuple(scales))
+    badness, truth = frames.pixels(frames.predictions(model, replace(card, calibration={})))
     calibration = fit(badness, truth)
     names = ", ".join(source.name for source in sources)
     update_card(model_path, lambda c: setattr(c, "calibration", {

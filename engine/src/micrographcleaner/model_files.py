@@ -42,6 +42,7 @@ class ModelCard:
     training: str = ""
     training_data: list = field(default_factory=list)  # sources: what, how many, licence
     metrics: dict = field(default_factory=dict)
+    fine_tuning: dict = field(default_factory=dict)  # held-out figures before and after, which was kept (held_out.py)
     sha256: str = ""
 
     @classmethod
@@ -130,11 +131,16 @@ def record_metrics(model_path: str | Path, name: str, figures: dict) -> None:
 def update_card(model_path: str | Path, change) -> ModelCard:
     """Apply ``change(card)`` to a model's card and save it (the model file, and so its checksum,
     are unchanged: figures and calibration live in the card)."""
+    card = load_card(model_path)
+    change(card)
+    card_path(resolve_model_path(model_path)).write_text(json.dumps(asdict(card), indent=2) + "\n")
+    return card
+
+
+def load_card(model_path: str | Path) -> ModelCard:
+    """A model's card alone (no TensorFlow needed)."""
     path = resolve_model_path(model_path)
     card_file = card_path(path)
     if not card_file.is_file():
-        raise ModelFileError(f"{path}: has no card ({card_file.name}) to record in")
-    card = ModelCard.from_dict(json.loads(card_file.read_text()))
-    change(card)
-    card_file.write_text(json.dumps(asdict(card), indent=2) + "\n")
-    return card
+        raise ModelFileError(f"{path}: has no card ({card_file.name})")
+    return ModelCard.from_dict(json.loads(card_file.read_text()))

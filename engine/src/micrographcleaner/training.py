@@ -3,13 +3,18 @@
 Simulated scenes are drawn on the fly (a new scene for every sample, seeds derived from the epoch
 and batch so a resumed run sees the same stream). Labelled micrographs, for fine-tuning on a
 user's own data, are brought to the working scale once and cropped at random. Every sample goes
-through the same augmentation and the same preprocessing as prediction.
+through the same augmentation and the same preprocessing as prediction. A run may be given a
+time budget (the learning rate then decays with the time spent, and the run stops at the budget
+with its checkpoint) and held-out labelled micrographs (:mod:`.held_out`), which judge every
+epoch, calibrate the result and decide whether a fine-tuned model beats its starting point.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +25,8 @@ from scipy import ndimage
 from . import network
 from .classes import CLASSES, IGNORE
 from .evaluation import iou
-from .model_files import ModelCard, load_model, save_model
+from .held_out import HeldOutMicrographs, keep_the_better
+from .model_files import ModelCard, load_model, save_model, update_card
 from .preprocessing import (
     area_resize,
     normalise_and_squash,
@@ -44,10 +50,12 @@ class TrainingConfig:
     tile: int = 256
     batch_size: int = 8
     steps_per_epoch: int = 200
-    epochs: int = 30
+    epochs: int = 30  # at most, with a time budget
+    minutes: float | None = None  # time budget; the learning rate then decays over it
     learning_rate: float = 1e-3
     simulated_fraction: float = 1.0  # share of samples simulated when labelled sources are given
     labelled: list[Path] = field(default_factory=list)  # label-source JSONs or plain folders (labels.py)
+    held_out: list[Path] = field(default_factory=list)  # labelled sources that judge, never train (held_out.py)
     labelled_box_size: float | None = None  # particle box (px) of the plain folders
     labelled_scale: tuple[float, float] = (0.5, 2.0)  # boxes drawn for labelled samples, x the right one
     working_side: tuple[float, float] | None = None  # the model's working-size range (preprocessing.WORKING_SIDE)
@@ -127,16 +135,20 @@ class LabelledMicrographs:
         self.scale_range = scale_range
         self.working_side = working_side
         self.sources: list[list[_Labelled]] = []
+        self.described: list[dict] = []  # for the model's card: which micrographs it learned from
         self.fractions = np.array([source.fraction for source in sources], dtype=np.float64)
-        self.fractions /= self.fractions.sum()
+        self.fractions /= self.fractions.sum()  # of the labelled samples
         for source in sources:
-            items = []
-            for _, image, codes in source.items():
+            items, names = [], []
+            for path, image, codes in source.items():
+                names.append(Path(path).stem)
                 finest = max(1.0, self._factor(image.shape, source.box_size * scale_range[0]))
                 shape = tuple(max(1, int(side / finest)) for side in image.shape)
                 items.append(_Labelled(area_resize(image, shape), codes_at(codes, shape), finest,
                                        image.shape, source.box_size, source.weight))
             self.sources.append(items)
+            self.described.append({"source": source.name, "micrographs": names,
+                                   "share": float(self.fractions[len(self.described)])})
             print(f"labelled source {source.name}: {len(items)} micrographs, {source.fraction:g} share, "
                   f"weight {source.weight:g}")
 
@@ -241,42 +253,115 @@ class ValidationIoU(keras.callbacks.Callback):
             logs["val_clean_flagged"] = float(clean_flagged)
 
 
-class ProgressBar(keras.callbacks.Callback):
-    """One bar over every step of the run (Keras draws one per epoch), with the latest epoch's figures."""
+class Clock:
+    """Seconds of training, those of earlier (resumed) sessions included."""
 
-    def __init__(self, steps: int, quiet: bool):
+    def __init__(self, seconds_before: float = 0.0):
+        self.before, self.started = seconds_before, time.monotonic()
+
+    def session(self) -> float:
+        return time.monotonic() - self.started
+
+    def seconds(self) -> float:
+        return self.before + self.session()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops the run once its minutes are spent, after the step under way (Keras then closes the
+    epoch, so the checkpoint holds every step done); the learning rate follows a cosine over the
+    budget, so a run ends at a low rate however many steps the machine managed."""
+
+    FLOOR = 0.05  # of the starting rate, at the end of the budget (as CosineDecay's alpha)
+
+    def __init__(self, minutes: float, learning_rate: float, clock: Clock):
+        super().__init__()
+        self.budget, self.rate, self.clock = minutes * 60.0, learning_rate, clock
+
+    def spent(self) -> bool:
+        return self.clock.seconds() >= self.budget
+
+    def on_train_batch_begin(self, batch, logs=None):
+        done = min(self.clock.seconds() / self.budget, 1.0)
+        self.model.optimizer.learning_rate.assign(
+            self.rate * (self.FLOOR + (1 - self.FLOOR) * 0.5 * (1 + math.cos(math.pi * done))))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.spent():
+            self.model.stop_training = True
+
+
+class HeldOutIoU(keras.callbacks.Callback):
+    """The live network's figures on the held-out labelled micrographs, every epoch (``held_out_iou``,
+    ``held_out_carbon_iou``), uncalibrated: the calibration is fitted once, at the end."""
+
+    def __init__(self, frames: HeldOutMicrographs, card: ModelCard):
+        super().__init__()
+        self.frames, self.card = frames, replace(card, calibration={})
+
+    def on_epoch_end(self, epoch, logs=None):
+        figures = self.frames.figures(self.frames.predictions(self.model, self.card), self.card.classes)
+        if logs is not None:
+            logs["held_out_iou"] = figures.bad_iou
+            if figures.carbon_iou is not None:
+                logs["held_out_carbon_iou"] = figures.carbon_iou
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """One bar over every step of the run (Keras draws one per epoch), with the latest epoch's
+    figures and the minutes left; in a log file (stderr not a terminal) one line per epoch instead."""
+
+    def __init__(self, steps: int, quiet: bool, clock: Clock, epochs_left: int, budget: float | None):
         super().__init__()
         from tqdm import tqdm
 
-        self.bar = tqdm(total=steps, unit="step", disable=quiet, file=sys.stderr)
+        self.lines = not quiet and not sys.stderr.isatty()
+        self.bar = tqdm(total=steps, unit="step", disable=quiet or self.lines, file=sys.stderr)
+        self.quiet, self.clock, self.epochs_left, self.budget, self.epochs = quiet, clock, epochs_left, budget, 0
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.bar.set_postfix_str(epoch_text(epoch + 1, logs or {}), refresh=True)
+        self.epochs += 1
+        if self.budget is not None:
+            left = max(0.0, self.budget * 60 - self.clock.seconds())
+        else:
+            left = self.clock.session() / self.epochs * (self.epochs_left - self.epochs)
+        text = f"{epoch_text(epoch + 1, logs or {})}; {left / 60:.1f} min left"
+        if self.lines:
+            print(text, flush=True)
+        else:
+            self.bar.set_postfix_str(text, refresh=True)
 
     def on_train_end(self, logs=None):
         self.bar.close()
 
 
 def epoch_text(epoch: int, figures: dict) -> str:
-    """``epoch 3: loss 0.412, validation IoU 0.87``: the figures a user follows, from Keras' logs or the log file."""
+    """``epoch 3: loss 0.412, validation IoU 0.87, held-out IoU 0.71 (carbon 0.68)``: the figures a
+    user follows, from Keras' logs or the log file."""
     text = f"epoch {epoch}: loss {float(figures['loss']):.3g}"
-    return text + (f", validation IoU {float(figures['val_iou']):.2f}" if "val_iou" in figures else "")
+    if "val_iou" in figures:
+        text += f", validation IoU {float(figures['val_iou']):.2f}"
+    if figures.get("held_out_iou") not in (None, ""):
+        text += f", held-out IoU {float(figures['held_out_iou']):.2f}"
+        if figures.get("held_out_carbon_iou") not in (None, ""):
+            text += f" (carbon {float(figures['held_out_carbon_iou']):.2f})"
+    return text
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Model + optimiser after every epoch, the epoch count, architecture and working range, and the
-    loss-curve picture."""
+    """Model + optimiser after every epoch, the epoch count and seconds spent, architecture and
+    working range, and the loss-curve picture."""
 
-    def __init__(self, output_dir: Path, unet: network.UNetConfig, working_side: tuple[float, float] | None):
+    def __init__(self, output_dir: Path, unet: network.UNetConfig, working_side: tuple[float, float] | None,
+                 clock: Clock):
         super().__init__()
-        self.output_dir, self.unet, self.working_side = output_dir, unet, working_side
+        self.output_dir, self.unet, self.working_side, self.clock = output_dir, unet, working_side, clock
 
     def on_epoch_end(self, epoch, logs=None):
         self.model.save(self.output_dir / CHECKPOINT)
-        state = {"epochs_done": epoch + 1, "architecture": self.unet.to_dict(),
+        state = {"epochs_done": epoch + 1, "seconds_done": self.clock.seconds(), "architecture": self.unet.to_dict(),
                  "working_side": list(self.working_side) if self.working_side else None}
         (self.output_dir / STATE).write_text(json.dumps(state) + "\n")
         plot_training_log(self.output_dir / LOG, self.output_dir / "training_curves.png")
@@ -291,7 +376,7 @@ def training_log(log_path: Path) -> list[dict[str, str]]:
 
 
 def plot_training_log(log_path: Path, png_path: Path) -> None:
-    """Loss and validation IoU per epoch, from the CSV log."""
+    """Loss, validation IoU (simulated scenes) and held-out IoU (labelled micrographs) per epoch, from the CSV log."""
     rows = training_log(log_path)
     if not rows:
         return
@@ -304,9 +389,12 @@ def plot_training_log(log_path: Path, png_path: Path) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, [float(row["loss"]) for row in rows], label="training loss")
     left.set_xlabel("epoch"), left.set_ylabel("loss"), left.legend()
-    if "val_iou" in rows[0]:
-        right.plot(epochs, [float(row["val_iou"]) for row in rows], color="tab:green", label="validation IoU")
-        right.set_ylim(0, 1)
+    for column, colour, label in (("val_iou", "tab:green", "validation IoU (simulated)"),
+                                  ("held_out_iou", "tab:orange", "held-out IoU (labelled)"),
+                                  ("held_out_carbon_iou", "tab:red", "held-out carbon IoU")):
+        if rows[0].get(column) not in (None, ""):
+            right.plot(epochs, [float(row[column]) for row in rows], color=colour, label=label)
+    right.set_ylim(0, 1)
     right.set_xlabel("epoch"), right.legend()
     figure.tight_layout()
     figure.savefig(png_path, dpi=100)
@@ -327,9 +415,17 @@ def _architecture(config: TrainingConfig, initial: ModelCard | None) -> network.
     return replace(unet, global_context=unet.global_context or config.global_context)
 
 
+def _training_data(config: TrainingConfig, labelled: LabelledMicrographs | None) -> list[dict]:
+    """For the model's card: what a run learns from, with each part's share of the samples."""
+    simulated = config.simulated_fraction if labelled else 1.0
+    parts = [{"source": "simulated scenes", "share": simulated}] if simulated > 0 else []
+    return parts + [{**part, "share": part["share"] * (1 - simulated)} for part in (labelled.described if labelled else [])]
+
+
 def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None, quiet: bool = False) -> Path:
     """Train (or continue training) and save ``<output_dir>/model.keras`` with its card; a progress bar
-    on stderr unless ``quiet``."""
+    on stderr unless ``quiet``. With held-out micrographs, the model is calibrated on them and, when
+    fine-tuning, kept only if it beats its starting model there (the card says which)."""
     import tensorflow as tf
 
     output = Path(config.output_dir)
@@ -337,13 +433,14 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     if gpus:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = tf.distribute.MirroredStrategy() if gpus and len(gpus) > 1 else tf.distribute.get_strategy()
-    epochs_done = 0
+    epochs_done, seconds_done = 0, 0.0
     checkpoint = output / CHECKPOINT
     with strategy.scope():
         if resume and checkpoint.is_file():  # the network and range the run started with, whatever the flags now
             model = keras.saving.load_model(checkpoint, compile=True)
             state = json.loads((output / STATE).read_text())
             epochs_done, unet = state["epochs_done"], network.UNetConfig.from_dict(state["architecture"])
+            seconds_done = state.get("seconds_done", 0.0)
             side = state.get("working_side", config.working_side)
         else:
             initial, initial_card = load_model(config.initial_model) if config.initial_model else (None, None)
@@ -355,29 +452,51 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                 fresh = network.copy_matching_weights(initial, model)
                 if fresh:
                     print(f"layers new to {config.initial_model}, trained from scratch: {', '.join(fresh)}")
-            schedule = keras.optimizers.schedules.CosineDecay(
-                config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05)
-            model.compile(optimizer=keras.optimizers.Adam(schedule), loss=segmentation_loss)
+            rate = (config.learning_rate if config.minutes else  # a time budget sets the rate as it goes
+                    keras.optimizers.schedules.CosineDecay(config.learning_rate,
+                                                           config.epochs * config.steps_per_epoch, alpha=0.05))
+            model.compile(optimizer=keras.optimizers.Adam(rate), loss=segmentation_loss)
     config = replace(config, working_side=tuple(side) if side else None)
     (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     labelled = (LabelledMicrographs(labelled_sources(config.labelled, config.labelled_box_size),
                                     tuple(config.labelled_scale), config.working_side) if config.labelled else None)
+    card = ModelCard(name="model", version="1", classes=["bad", *CLASSES],
+                     working_side=list(config.working_side) if config.working_side else None,
+                     size_multiple=unet.size_multiple, architecture=unet.to_dict(),
+                     training=config.command or "micrographcleaner train",
+                     training_data=_training_data(config, labelled))
+    held_out = (HeldOutMicrographs(labelled_sources(config.held_out, config.labelled_box_size), card)
+                if config.held_out else None)
+    clock = Clock(seconds_done)
     images, targets = validation_set(config.validation_count, config.tile)
-    callbacks = [ValidationIoU(images, targets, config.batch_size),
-                 keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
-                 Checkpoint(output, unet, config.working_side)]
-    if epochs_done < config.epochs:
-        callbacks.append(ProgressBar((config.epochs - epochs_done) * config.steps_per_epoch, quiet))
+    callbacks = [ValidationIoU(images, targets, config.batch_size)]
+    callbacks += [HeldOutIoU(held_out, card)] if held_out else []
+    callbacks += [keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
+                  Checkpoint(output, unet, config.working_side, clock)]
+    budget = TimeBudget(config.minutes, config.learning_rate, clock) if config.minutes else None
+    if epochs_done < config.epochs and not (budget and budget.spent()):
+        callbacks += ([budget] if budget else []) + [ProgressBar((config.epochs - epochs_done) * config.steps_per_epoch,
+                                                                 quiet, clock, config.epochs - epochs_done,
+                                                                 config.minutes)]
         model.fit(TrainingBatches(config, labelled, epoch=epochs_done), epochs=config.epochs,
                   initial_epoch=epochs_done, callbacks=callbacks, verbose=0)
     final = output / "model.keras"
-    card = ModelCard(name=final.stem, version="1", classes=["bad", *CLASSES],
-                     working_side=list(config.working_side) if config.working_side else None,
-                     size_multiple=unet.size_multiple, architecture=unet.to_dict(),
-                     training=config.command or "micrographcleaner train")
     # a float32 copy without optimiser state: small, and it runs on any CPU after mixed precision
     keras.mixed_precision.set_global_policy("float32")
     inference = network.build_unet(unet)
     inference.set_weights(model.get_weights())
+    if held_out is None:
+        save_model(inference, final, card)
+        return final
+    card.calibration, after = held_out.calibrated(inference, card)
     save_model(inference, final, card)
+    record = {"held_out": held_out.names, "minutes": round(clock.seconds() / 60, 1)}
+    starting = config.initial_model
+    if starting is None:
+        update_card(final, lambda c: setattr(c, "fine_tuning", {**record, "after": asdict(after)}))
+        return final
+    initial, initial_card = load_model(starting)
+    starting_calibration, before = held_out.calibrated(initial, initial_card)
+    keep_the_better(final, Path(starting), before, after, starting_calibration,
+                    {**record, "initial_model": str(starting), "initial_sha256": initial_card.sha256})
     return final

@@ -11,9 +11,13 @@ NAME = "train"
 HELP = "train a model on simulated scenes and/or labelled micrographs"
 DESCRIPTION = ("Trains a new network, or fine-tunes one (--initial-model), on simulated scenes drawn on the fly "
                "and/or labelled real micrographs, and writes DIR/model.keras with its card DIR/model.json. "
-               "A checkpoint after every epoch lets --resume continue an interrupted run.")
-EXAMPLE = ("micrographcleaner train my_model --initial-model base.keras --labelled my_source.json --epochs 4 "
-           "--learning-rate 1e-4")
+               "A checkpoint after every epoch lets --resume continue an interrupted run. With --minutes the run "
+               "stops at its budget; with --held-out micrographs every epoch is judged on them, the model is "
+               "calibrated on them and, when fine-tuning, kept only if it beats its starting model there.")
+EXAMPLE = ("micrographcleaner train my_model --initial-model bundled --labelled corrections.json "
+           "--held-out held_out.json --minutes 20 --learning-rate 3e-4 --simulated-fraction 0.2")
+UNTIL_THE_BUDGET = 100_000
+"""Epochs of a run with a time budget and no --epochs: as many as the budget allows."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--global-context", action="store_true",
                         help="modulate the bottleneck by whole-image statistics (the bundled model has it); "
                              "with --initial-model, adds it to a model without it")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, help="default 30; with --minutes, as many as fit in the budget")
+    parser.add_argument("--minutes", type=float, help="time budget: stop cleanly when it is spent (checkpoint kept; "
+                        "--resume continues with what is left); the learning rate decays over it")
     parser.add_argument("--steps-per-epoch", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--tile", type=int, default=256, help="training tile side in working pixels")
@@ -33,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled real micrographs: label-source JSON files (images, labels, legend, box "
                              "size, held-out patterns, share and weight: see the docs' fine-tuning page) or plain "
                              "folders of <stem>.<mrc|tif|png|jpg> with <stem>_mask.<mrc|tif|png|jpg> (1/white = bad)")
+    parser.add_argument("--held-out", type=Path, nargs="+", default=[], metavar="SOURCE",
+                        help="labelled micrographs never trained on (label sources, as --labelled): figures every "
+                             "epoch, the model's calibration and, when fine-tuning, whether it beats its start")
     parser.add_argument("--labelled-box-size", type=float, metavar="PX",
                         help="particle box size of the plain labelled folders (sets their working scale)")
     parser.add_argument("--labelled-scale", type=float, nargs=2, default=[0.5, 2.0], metavar=("LOW", "HIGH"),
@@ -43,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "model's, if any; the bundled model: 320 640)")
     parser.add_argument("--simulated-fraction", type=float, default=0.5,
                         help="with --labelled: share of samples drawn from the simulator (default 0.5)")
-    parser.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network")
+    parser.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network "
+                        "('bundled': the model shipped with the engine)")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.keras")
     parser.add_argument("--gpus", default="cpu", help="'cpu' (default), GPU ids or 'all'; mixed precision on GPUs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -59,25 +69,35 @@ def run(args: argparse.Namespace) -> int:
         gpus = check_gpus(args.gpus)
     except DeviceError as error:
         raise UsageError(str(error)) from None
-    folders = [path for path in args.labelled if path.suffix.lower() != ".json"]
+    from ..model_files import bundled_model_path
+
+    if args.initial_model == Path("bundled"):
+        args.initial_model = bundled_model_path()
+    if args.minutes is not None and not args.minutes > 0:
+        raise UsageError(f"--minutes must be positive, got {args.minutes:g}")
+    epochs = args.epochs or (UNTIL_THE_BUDGET if args.minutes else 30)
+    folders = [path for path in args.labelled + args.held_out if path.suffix.lower() != ".json"]
     if folders and not args.labelled_box_size:
         raise UsageError("plain --labelled folders need --labelled-box-size (the particle box of those micrographs)")
     if not 0 < args.labelled_scale[0] <= args.labelled_scale[1]:
         raise UsageError("--labelled-scale needs 0 < LOW <= HIGH")
     if args.working_side and not 0 < args.working_side[0] <= args.working_side[1]:
         raise UsageError("--working-side needs 0 < LOW <= HIGH")
-    for flag, path in [("--labelled", path) for path in args.labelled] + [("--initial-model", args.initial_model)]:
+    paths = ([("--labelled", path) for path in args.labelled] + [("--held-out", path) for path in args.held_out]
+             + [("--initial-model", args.initial_model)])
+    for flag, path in paths:
         if path is not None and not path.exists():  # before TensorFlow's start-up, not after it
             raise UsageError(f"{flag} {path}: not found")
     started = time.perf_counter()
     configure(",".join(gpus) if gpus else None)  # training: every GPU asked for, in this one process
     from ..labels import LabelError
+    from ..model_files import ModelFileError, load_card
     from ..training import LOG, TrainingConfig, epoch_text, train, training_log
 
     config = TrainingConfig(
         output_dir=args.output_dir, filters=tuple(args.filters), global_context=args.global_context,
-        tile=args.tile, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
-        learning_rate=args.learning_rate,
+        tile=args.tile, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, epochs=epochs,
+        minutes=args.minutes, learning_rate=args.learning_rate, held_out=args.held_out,
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, labelled_scale=tuple(args.labelled_scale),
         working_side=tuple(args.working_side) if args.working_side else None,
@@ -85,10 +105,28 @@ def run(args: argparse.Namespace) -> int:
         command="micrographcleaner " + " ".join(args.argv))
     try:
         model = train(config, resume=args.resume, gpus=gpus, quiet=args.quiet)
-    except LabelError as error:
+    except (LabelError, ModelFileError) as error:
         raise UsageError(str(error)) from None
     if not args.quiet:
         log = training_log(args.output_dir / LOG)
-        figures = f"{epoch_text(len(log), log[-1])}; " if log else ""
-        print(f"{figures}model written to {model} ({time.perf_counter() - started:.0f} s)")
+        print(f"{epoch_text(len(log), log[-1])}; " if log else "", end="")
+        print(f"model written to {model} ({time.perf_counter() - started:.0f} s)")
+        print(held_out_summary(load_card(model).fine_tuning), end="")
     return EXIT_OK
+
+
+def held_out_summary(fine_tuning: dict) -> str:
+    """What the held-out micrographs said of the starting and the trained model, and which was kept."""
+    if not fine_tuning:
+        return ""
+    from ..held_out import KEPT_STARTING, HeldOutFigures
+
+    lines = [f"held out: {', '.join(fine_tuning['held_out'])}"]
+    for when in ("before", "after"):
+        if when in fine_tuning:
+            lines.append(f"{when:<6}  {HeldOutFigures(**fine_tuning[when]).text()}")
+    if fine_tuning.get("kept") == KEPT_STARTING:
+        lines.append("kept the starting model: fine-tuning did not do better on the held-out micrographs")
+    elif "kept" in fine_tuning:
+        lines.append("kept the fine-tuned model: it does better on the held-out micrographs")
+    return "\n".join(lines) + "\n"
