@@ -48,7 +48,7 @@ TENSORFLOW_VAR = "MICROGRAPHCLEANER_TENSORFLOW"  # "cpu", "gpu" or "auto" (GPU b
 INSTALLED_FLAG = "installed"  # written in the home folder once the environment is complete
 
 # Model choices of the protocol
-MODEL_BUNDLED, MODEL_ORIGINAL, MODEL_FILE = 0, 1, 2
+MODEL_BUNDLED, MODEL_ORIGINAL, MODEL_FILE, MODEL_FINE_TUNED = 0, 1, 2, 3
 
 # The protocol's own rejection reason (the engine's are in the contract), written on each
 # coordinate of a micrograph that its input set does not hold

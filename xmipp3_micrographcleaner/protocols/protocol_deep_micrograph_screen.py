@@ -38,7 +38,7 @@ from .engine_client import EngineWorkers
 from .screen_inputs import availableMicrographIds, loadCoordinates, loadMicrographs, unscheduledCoordinates
 from .screen_outputs import (COORDINATE_OUTPUTS, MICROGRAPH_OUTPUTS, OUTPUT_ACCEPTED, OUTPUT_MICROGRAPHS,
                              OUTPUT_MICROGRAPHS_REJECTED, OUTPUT_REJECTED, ScreenOutputs)
-from ..constants import MISSING_MICROGRAPH, MODEL_BUNDLED, contract, enginePackageDir
+from ..constants import MISSING_MICROGRAPH, MODEL_BUNDLED, MODEL_FINE_TUNED, contract, enginePackageDir
 
 MIN_THREADS = 3  # one for the main loop, one for the input watcher, one (or one per GPU) for the batches
 MIN_SLEEP = 1  # seconds between looks at the inputs: never a busy wait
@@ -123,13 +123,21 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         form.addParam("classDistances", params.StringParam, default="", label="Min. distance per class (Å)",
                       help="For models with classes: e.g. 'carbon=50 contamination=200'. Empty: none.")
         form.addParam("modelChoice", params.EnumParam, default=MODEL_BUNDLED,
-                      choices=["bundled default", "original defaultModel.h5", "another model file"],
+                      choices=["bundled default", "original defaultModel.h5", "another model file",
+                               "a fine-tuned model"],
                       label="Model",
                       help="The bundled model is trained for this plugin; the original tool's "
                            "defaultModel.h5 runs with the original's preprocessing; any .keras model "
-                           "of this project (with its .json card beside it) can be used too.")
-        form.addParam("modelFile", params.PathParam, condition="modelChoice!=%d" % MODEL_BUNDLED,
+                           "of this project (with its .json card beside it) can be used too; a fine-tuned "
+                           "model is the output of a 'fine-tune model' run, taught your grid from the "
+                           "micrographs you corrected.")
+        form.addParam("modelFile", params.PathParam,
+                      condition="modelChoice!=%d and modelChoice!=%d" % (MODEL_BUNDLED, MODEL_FINE_TUNED),
                       label="Model file", help="defaultModel.h5, or a .keras model with its card.")
+        form.addParam("fineTunedModel", params.PointerParam, pointerClass="MicrographCleanerModel",
+                      condition="modelChoice==%d" % MODEL_FINE_TUNED, label="Fine-tuned model",
+                      help="The output of a 'fine-tune model' run. Masks belong to their model: none "
+                           "predicted by another model is reused.")
         form.addParam("tta", params.EnumParam, default=0, choices=list(contract.AUGMENTATIONS),
                       label="Test-time augmentation",
                       help="none: one pass; flips: 4 passes averaged; d8: 8 passes (flips and "
@@ -242,7 +250,11 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         return self._getExtraPath(contract.CORRECTIONS_FOLDER)
 
     def _modelPath(self):
-        return None if self.modelChoice.get() == MODEL_BUNDLED else os.path.abspath(self.modelFile.get())
+        choice = self.modelChoice.get()
+        if choice == MODEL_BUNDLED:
+            return None
+        return os.path.abspath(self.fineTunedModel.get().getFileName() if choice == MODEL_FINE_TUNED
+                               else self.modelFile.get())
 
     def _minDistances(self):
         limits = parseClassDistances(self.classDistances.get() or "")
@@ -359,7 +371,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             errors.append("Sending each step to the queue (QUEUE_FOR_JOBS=Y) is not possible with this protocol: "
                           "its steps run inside Scipion's own process, so nothing would reach the queue; "
                           "send the whole protocol to the queue instead (QUEUE_FOR_JOBS=N).")
-        if self.modelChoice.get() != MODEL_BUNDLED:
+        if self.modelChoice.get() == MODEL_FINE_TUNED:
+            if not self.fineTunedModel.hasValue() or not os.path.isfile(self.fineTunedModel.get().getFileName()):
+                errors.append("Choose a fine-tuned model (the output of a 'fine-tune model' run that finished).")
+        elif self.modelChoice.get() != MODEL_BUNDLED:
             path = self.modelFile.get()
             if not path or not os.path.isfile(path):
                 errors.append("Model file not found: %r. Choose an existing defaultModel.h5 or .keras file."
@@ -402,6 +417,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                  "%s: %d accepted, %d rejected (mostly bad, crystalline ice or failed)."
                  % (contract.plural(screened, "micrograph"), counts[OUTPUT_MICROGRAPHS],
                     counts[OUTPUT_MICROGRAPHS_REJECTED])]
+        if self.modelChoice.get() == MODEL_FINE_TUNED and self.fineTunedModel.hasValue():
+            lines.insert(1, "%s, from run '%s'." % (self.fineTunedModel.get(), self._fineTuneRun().getRunName()))
         if self._withCoordinates():
             lines.append("%s: %d accepted (%.1f%%), %d rejected."
                          % (contract.plural(total, "coordinate"), counts[OUTPUT_ACCEPTED],
@@ -426,13 +443,19 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
         if not screened:
             return []
         text = ("Bad regions (carbon, contamination, ice) of %s were located with MicrographCleaner "
-                "[SanchezGarcia2020] (model %s); micrographs with more than %g%% of their area flagged were "
+                "[SanchezGarcia2020] (model %s%s); micrographs with more than %g%% of their area flagged were "
                 "discarded (%d)" % (contract.plural(screened, "micrograph"), self.mcModel.get(),
+                                    ", fine-tuned on micrographs of this data set corrected by hand"
+                                    if self.modelChoice.get() == MODEL_FINE_TUNED else "",
                                     100 * self.maxFlagged.get(), counts[OUTPUT_MICROGRAPHS_REJECTED]))
         if self._withCoordinates():
             text += ", and %d of %d particle coordinates lying on clean areas were kept" % (
                 counts[OUTPUT_ACCEPTED], counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED])
         return [text + "."]
+
+    def _fineTuneRun(self):
+        """The fine-tune run whose output model this run uses."""
+        return self.fineTunedModel.getObjValue()
 
     def _citations(self):
         return ["SanchezGarcia2020"]

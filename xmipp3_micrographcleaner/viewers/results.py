@@ -69,12 +69,12 @@ class ScreenResults:
         return len(eligible) - np.searchsorted(eligible, np.asarray(thresholds, float), side="left")
 
 
-def _mostFirst(fraction):
+def mostFirst(fraction):
     return 1.0 if math.isnan(fraction) else -fraction  # unknown (failed micrographs) last
 
 
-SORT_ORDERS = {"flagged area, most first": lambda record: _mostFirst(record.flagged),
-               "rejected particles, most first": lambda record: _mostFirst(record.rejectedFraction),
+SORT_ORDERS = {"flagged area, most first": lambda record: mostFirst(record.flagged),
+               "rejected particles, most first": lambda record: mostFirst(record.rejectedFraction),
                "acquisition order (id)": lambda record: record.micId}
 
 

@@ -1,8 +1,9 @@
 """The deep micrograph screen's "Analyze results" form: every view needs only the Scipion core.
 
-Histogram and over-time plots are EmPlotter figures; the gallery and the threshold explorer are
-Tk windows (:mod:`.windows`); the masks open in whichever of Scipion's viewers of image sets is
-preferred here (the metadata viewer when Xmipp is not installed).
+Histogram and over-time plots are EmPlotter figures; the gallery, the threshold explorer
+(:mod:`.windows`) and the correction window (:mod:`.correction_window`) are Tk windows; the masks
+open in whichever of Scipion's viewers of image sets is preferred here (the metadata viewer when
+Xmipp is not installed).
 """
 import os
 import shutil
@@ -15,6 +16,8 @@ from pyworkflow.viewer import DESKTOP_TKINTER
 
 from ..protocols import ProtDeepMicrographScreen
 from . import figures
+from .correction_window import CorrectionWindow
+from .corrections import PROPOSAL_ORDERS, CorrectionStore, reviewItems
 from .results import MICROGRAPH_FILTERS, SORT_ORDERS, loadResults, maskSet, registerCoordinates
 from .windows import ExplorerWindow, GalleryWindow, WindowView
 
@@ -70,11 +73,23 @@ class MicrographCleanerViewer(EmProtocolViewer):
                             "flagged fraction and the micrographs it rejected.")
         group.addParam("showMasks", params.LabelParam, label="Masks in Scipion's image viewer",
                        help="The badness masks (0 = good, 1 = bad) as a set of images.")
+        group = form.addGroup("Correct masks")
+        group.addParam("correctionOrder", params.EnumParam, choices=list(PROPOSAL_ORDERS), default=0,
+                       label="Propose first",
+                       help="Which micrographs the correction window proposes first: where the model is "
+                            "least sure (a correction teaches most there), the most flagged, or in "
+                            "acquisition order. Reviewed ones are skipped; any can be picked from its list.")
+        group.addParam("showCorrections", params.LabelParam, label="Open the correction window",
+                       help="Paint the model's mistakes right (bad classes, good, unsure) on a few "
+                            "micrographs and save them; a micrograph saved unchanged counts as reviewed "
+                            "and right. The corrections are kept in the run's extra/corrections/ folder, "
+                            "where the fine-tune protocol reads them.")
 
     def _getVisualizeDict(self):
         return {"showHistogram": self._showHistogram, "showExplorer": self._showExplorer,
                 "registerSubset": self._registerSubset, "showGallery": self._showGallery,
-                "showOverTime": self._showOverTime, "showMasks": self._showMasks}
+                "showOverTime": self._showOverTime, "showMasks": self._showMasks,
+                "showCorrections": self._showCorrections}
 
     def results(self):
         """The protocol's outputs, read once per viewer."""
@@ -119,6 +134,17 @@ class MicrographCleanerViewer(EmProtocolViewer):
         results = self.results().onlyMicrographs(list(MICROGRAPH_FILTERS)[self.galleryShow.get()])
         return [WindowView(GalleryWindow, self.getTkRoot(), results=results, sortOrder=self.gallerySort.get(),
                            perPage=self.galleryPerPage.get())]
+
+    def _showCorrections(self, param=None):
+        projectPath = self.getProject().getPath()
+        items = reviewItems(self.results(), projectPath)
+        if not items:
+            return [self.errorMessage("No micrograph has a mask to correct yet (or the run saved none: "
+                                      "Save masks = No).", "Correct masks")]
+        store = CorrectionStore(os.path.join(projectPath, self.protocol.correctionsFolder()),
+                                "corrections of %s" % self.protocol.getRunName())
+        return [WindowView(CorrectionWindow, self.getTkRoot(), store=store, items=items,
+                           order=self.correctionOrder.get())]
 
     def maskSetPath(self):
         return self.getProject().getTmpPath("micrographcleaner_masks_%s.sqlite" % self.protocol.getObjId())

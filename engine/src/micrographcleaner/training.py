@@ -352,7 +352,7 @@ def epoch_text(epoch: int, figures: dict) -> str:
 
 class Checkpoint(keras.callbacks.Callback):
     """Model + optimiser after every epoch, the epoch count and seconds spent, architecture and
-    working range, and the loss-curve picture."""
+    working range, and the loss-curve picture (up to the epoch before: the log's row comes next)."""
 
     def __init__(self, output_dir: Path, unet: network.UNetConfig, working_side: tuple[float, float] | None,
                  clock: Clock):
@@ -460,7 +460,8 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     labelled = (LabelledMicrographs(labelled_sources(config.labelled, config.labelled_box_size),
                                     tuple(config.labelled_scale), config.working_side) if config.labelled else None)
-    card = ModelCard(name="model", version="1", classes=["bad", *CLASSES],
+    # the run's folder names the model in every summary that uses it
+    card = ModelCard(name=output.name, version="1", classes=["bad", *CLASSES],
                      working_side=list(config.working_side) if config.working_side else None,
                      size_multiple=unet.size_multiple, architecture=unet.to_dict(),
                      training=config.command or "micrographcleaner train",
@@ -471,8 +472,9 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     images, targets = validation_set(config.validation_count, config.tile)
     callbacks = [ValidationIoU(images, targets, config.batch_size)]
     callbacks += [HeldOutIoU(held_out, card)] if held_out else []
-    callbacks += [keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0),
-                  Checkpoint(output, unet, config.working_side, clock)]
+    # the checkpoint first: a run killed between the two leaves an epoch unlogged, never one done twice
+    callbacks += [Checkpoint(output, unet, config.working_side, clock),
+                  keras.callbacks.CSVLogger(str(output / LOG), append=epochs_done > 0)]
     budget = TimeBudget(config.minutes, config.learning_rate, clock) if config.minutes else None
     if epochs_done < config.epochs and not (budget and budget.spent()):
         callbacks += ([budget] if budget else []) + [ProgressBar((config.epochs - epochs_done) * config.steps_per_epoch,
@@ -480,6 +482,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                                                                  config.minutes)]
         model.fit(TrainingBatches(config, labelled, epoch=epochs_done), epochs=config.epochs,
                   initial_epoch=epochs_done, callbacks=callbacks, verbose=0)
+        plot_training_log(output / LOG, output / "training_curves.png")
     final = output / "model.keras"
     # a float32 copy without optimiser state: small, and it runs on any CPU after mixed precision
     keras.mixed_precision.set_global_policy("float32")
