@@ -18,12 +18,14 @@ class MicrographCleanerModel(EMFile):
         self._kept = String()  # "fine-tuned", or "starting model" when fine-tuning did not do better
         self._heldOutBefore = Float()  # held-out bad-region IoU of the starting model
         self._heldOutAfter = Float()  # and of the fine-tuned one
+        self._madeBy = String()  # the name of the fine-tune run that made it
 
     def cardPath(self):
         return os.path.splitext(self.getFileName())[0] + ".json"
 
-    def readCard(self):
-        """Fills the attributes from the model's card."""
+    def readCard(self, madeBy):
+        """Fills the attributes from the model's card; ``madeBy`` names the run that made it."""
+        self._madeBy.set(madeBy)
         with open(self.cardPath()) as stream:
             card = json.load(stream)
         self._modelName.set(card["name"])
@@ -40,6 +42,9 @@ class MicrographCleanerModel(EMFile):
 
     def getClasses(self):
         return (self._classes.get() or "bad").split(",")
+
+    def getMadeBy(self):
+        return self._madeBy.get()
 
     def getKept(self):
         return self._kept.get()

@@ -40,6 +40,22 @@ def test_damaged_mask_is_predicted_again(tmp_path, model_path, capsys):
     assert np.allclose(read_mask(mask), intact, atol=1e-4)  # the same model on the same pixels: the same mask
 
 
+def test_masks_of_a_recalibrated_model_are_predicted_again(tmp_path, model_path):
+    """A new calibration changes the masks though the model file stays the same: nothing is reused."""
+    from micrographcleaner.model_files import update_card
+
+    _inputs(tmp_path)
+    model = tmp_path / "model.keras"
+    shutil.copy(model_path, model), shutil.copy(model_path.with_suffix(".json"), model.with_suffix(".json"))
+    assert _run(_predict(tmp_path, model)) == 0
+    update_card(model, lambda card: setattr(card, "calibration", {"scale": 0.5, "shift": 1.0}))
+    assert _run(_predict(tmp_path, model)) == 0
+    assert not _summary(tmp_path / "out", "a")["mask_reused"]
+    assert _summary(tmp_path / "out", "a")["calibration"] == {"scale": 0.5, "shift": 1.0}
+    assert _run(_predict(tmp_path, model)) == 0
+    assert _summary(tmp_path / "out", "a")["mask_reused"]
+
+
 def test_mask_copied_from_another_micrograph_is_not_reused(tmp_path, model_path):
     _inputs(tmp_path)
     out = tmp_path / "out"

@@ -96,7 +96,7 @@ def test_a_time_budget_stops_the_run_and_a_resumed_run_spends_only_what_is_left(
     out = tmp_path / "run"
     assert main(["train", str(out), "--minutes", "0.05", "--quiet", *TINY]) == 0  # 3 s, epochs unbounded
     state = json.loads((out / "state.json").read_text())
-    assert 3 <= state["seconds_done"] < 30 and state["epochs_done"] == len(log_rows(out)) >= 2
+    assert 3 <= state["seconds_done"] < 30 and state["epochs_done"] == len(log_rows(out)) >= 1
     assert load_model(out / "model.keras")[1].sha256
     assert main(["train", str(out), "--minutes", "0.05", "--resume", "--quiet", *TINY]) == 0  # already spent
     assert json.loads((out / "state.json").read_text()) == state
@@ -162,7 +162,7 @@ def test_the_better_of_two_models_is_kept_and_the_other_left_beside(model_path, 
                            record={}) == "starting model"  # a tie keeps the starting model
     assert (tmp_path / "not_kept.keras").read_bytes() == b"weights of the fine-tuned model"
     model, card = load_model(tuned)  # the starting model's weights, its checksum, the held-out calibration
-    assert tuned.read_bytes() == start.read_bytes() and card.calibration == calibration
+    assert tuned.read_bytes() == start.read_bytes() and card.calibration == calibration and card.name == tmp_path.name
     assert card.fine_tuning["kept"] == "starting model" and card.fine_tuning["after"]["bad_iou"] == 0.6
 
 

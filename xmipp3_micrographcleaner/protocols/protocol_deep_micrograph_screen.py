@@ -418,7 +418,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                  % (contract.plural(screened, "micrograph"), counts[OUTPUT_MICROGRAPHS],
                     counts[OUTPUT_MICROGRAPHS_REJECTED])]
         if self.modelChoice.get() == MODEL_FINE_TUNED and self.fineTunedModel.hasValue():
-            lines.insert(1, "%s, from run '%s'." % (self.fineTunedModel.get(), self._fineTuneRun().getRunName()))
+            lines.insert(1, "%s, from run '%s'." % (self.fineTunedModel.get(), self.fineTunedModel.get().getMadeBy()))
         if self._withCoordinates():
             lines.append("%s: %d accepted (%.1f%%), %d rejected."
                          % (contract.plural(total, "coordinate"), counts[OUTPUT_ACCEPTED],
@@ -452,10 +452,6 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             text += ", and %d of %d particle coordinates lying on clean areas were kept" % (
                 counts[OUTPUT_ACCEPTED], counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED])
         return [text + "."]
-
-    def _fineTuneRun(self):
-        """The fine-tune run whose output model this run uses."""
-        return self.fineTunedModel.getObjValue()
 
     def _citations(self):
         return ["SanchezGarcia2020"]

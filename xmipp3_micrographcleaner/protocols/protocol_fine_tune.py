@@ -109,7 +109,7 @@ class ProtFineTuneModel(EMProtocol):
     def snapshotStep(self):
         """Copies every reviewed label map (corrections may go on while this runs) and writes the
         training and held-out label sources; says which micrographs went where."""
-        reviewed = [(screen, stem) for screen in self._screens() for stem in reviewedMicrographs(screen)[1]]
+        reviewed = [(screen.getObjId(), stem) for screen in self._screens() for stem in reviewedMicrographs(screen)[1]]
         held = heldOut(reviewed, self.heldOutShare.get())
         for screen in self._screens():
             source, stems = reviewedMicrographs(screen)
@@ -122,12 +122,14 @@ class ProtFineTuneModel(EMProtocol):
                            for stem in stems}
             snapshot = dict(source, micrographs=micrographs, labels=os.path.abspath(folder), include=["*"],
                             exclude=[], name="%s (run %d)" % (screen.getRunName(), screen.getObjId()))
-            for kind, chosen in (("train", [s for s in stems if (screen, s) not in held]),
-                                 ("held_out", [s for s in stems if (screen, s) in held])):
+            for kind, chosen in (("train", [s for s in stems if (screen.getObjId(), s) not in held]),
+                                 ("held_out", [s for s in stems if (screen.getObjId(), s) in held])):
                 if chosen:
                     with open(self._sourcePath(kind, screen), "w") as stream:
                         json.dump(dict(snapshot, include=chosen), stream, indent=1)
-                    self.info("%s of run %s: %s" % (kind.replace("_", "-"), screen.getRunName(), ", ".join(chosen)))
+                    self.info("%s, from run %s: %s" % ("held out" if kind == "held_out" else "trained on",
+                                                       screen.getRunName(),
+                                                       ", ".join(os.path.basename(micrographs[s]) for s in chosen)))
 
     def _sourcePath(self, kind, screen):
         return self._getExtraPath("corrections", "%s_run%d.json" % (kind, screen.getObjId()))
@@ -151,11 +153,11 @@ class ProtFineTuneModel(EMProtocol):
         if self.useGpu.get() and not self.useQueue():  # a queue job's GPUs are the scheduler's
             environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in self.getGpuList())
         self.runJob(Plugin.getProgram(), " ".join(shlex.quote(str(argument)) for argument in ["train"] + arguments),
-                    env=environ, cwd=self.getWorkingDir(), numberOfThreads=1)
+                    env=environ, numberOfThreads=1)
 
     def createOutputStep(self):
         model = MicrographCleanerModel(filename=os.path.join(self.trainingFolder(), "model.keras"))
-        model.readCard()
+        model.readCard(self.getRunName())
         self._defineOutputs(**{OUTPUT_MODEL: model})
 
     # ------------------------------------------------------------------ helpers
@@ -192,7 +194,7 @@ class ProtFineTuneModel(EMProtocol):
         model = getattr(self, OUTPUT_MODEL)
         card = self._card(model)
         tuning = card.get("fine_tuning") or {}
-        trained = [name for part in card.get("training_data", []) for name in part.get("micrographs", [])]
+        trained = tuning.get("trained_on", [])
         lines = ["Model %s: fine-tuned for %s min on %s of %s; held out: %s." % (
             model.getModelName(), tuning.get("minutes", "?"), contract.plural(len(trained), "corrected micrograph"),
             ", ".join(screen.getRunName() for screen in self._screens()), ", ".join(tuning.get("held_out", [])))]

@@ -128,8 +128,8 @@ class Cleaner:
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
     def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> tuple[np.ndarray, dict] | None:
-        """The badness map of an earlier run with the same model, scale and pixels, and the checksums
-        of its mask files, if those files are on disk as that run wrote them."""
+        """The badness map of an earlier run with the same model (and calibration), scale and pixels, and
+        the checksums of its mask files, if those files are on disk as that run wrote them."""
         paths = self.paths(job)
         if not paths["json"].is_file():
             return None
@@ -139,6 +139,7 @@ class Cleaner:
             return None
         if not isinstance(previous, dict) or (
                 previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
+                or previous.get("calibration") != self.card.calibration
                 or tuple(previous.get("working_shape", ())) != geometry.working_shape
                 or previous.get("micrograph_sha256") != checksum):
             return None
@@ -240,6 +241,7 @@ class Cleaner:
             "micrograph": str(job.micrograph),
             "model": self.card.name,
             "model_sha256": self.card.sha256,
+            "calibration": self.card.calibration,
             "classes": self.card.classes,
             "box_size": self.options.box_size,
             "particle_diameter": self.options.diameter,

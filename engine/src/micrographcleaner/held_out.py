@@ -48,7 +48,7 @@ class HeldOutMicrographs:
     prediction is all that judging a model on them then costs."""
 
     def __init__(self, sources: list[LabelSource], card: ModelCard, scales: tuple[float, ...] = DECISION_SCALES):
-        self.names: list[str] = []
+        self.names: list[str] = []  # the micrographs' file stems
         self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # working, known, bad, carbon
         shaper = Predictor(None, card)  # only its working_image, which needs no network
         for source in sources:
@@ -115,8 +115,8 @@ def keep_the_better(fine_tuned: Path, starting: Path, before: HeldOutFigures, af
 
     def note(card: ModelCard) -> None:
         card.fine_tuning = choice
-        if kept == KEPT_STARTING:
-            card.calibration = starting_calibration
+        if kept == KEPT_STARTING:  # recalibrated: a model of its own, named as the fine-tuned one would be
+            card.calibration, card.name = starting_calibration, fine_tuned.parent.name
 
     if kept == KEPT_STARTING:
         rejected = fine_tuned.with_name(NOT_KEPT)

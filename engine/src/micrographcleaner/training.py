@@ -493,7 +493,8 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
         return final
     card.calibration, after = held_out.calibrated(inference, card)
     save_model(inference, final, card)
-    record = {"held_out": held_out.names, "minutes": round(clock.seconds() / 60, 1)}
+    record = {"held_out": held_out.names, "minutes": round(clock.seconds() / 60, 1),
+              "trained_on": [name for part in (labelled.described if labelled else []) for name in part["micrographs"]]}
     starting = config.initial_model
     if starting is None:
         update_card(final, lambda c: setattr(c, "fine_tuning", {**record, "after": asdict(after)}))
