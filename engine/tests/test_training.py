@@ -11,6 +11,7 @@ from micrographcleaner.testing import disc_micrograph, write_mrc
 
 from micrographcleaner.classes import CLASSES, code_channels
 from micrographcleaner.cli import main
+from micrographcleaner.held_out import HeldOutFigures
 from micrographcleaner.model_files import load_model
 from micrographcleaner.simulation import simulate
 from micrographcleaner.training import augment, segmentation_loss
@@ -133,7 +134,7 @@ def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tm
     card = load_model(out / "model.keras")[1]
     record = card.fine_tuning
     assert record["held_out"] == ["m3"] and record["initial_model"] == str(base / "model.keras")
-    better = record["after"]["bad_iou"] > record["before"]["bad_iou"]
+    better = HeldOutFigures(**record["after"]).score > HeldOutFigures(**record["before"]).score
     assert record["kept"] == ("fine-tuned" if better else "starting model")
     assert (out / "not_kept.keras").is_file() != better
     assert "held-out micrographs at [0.5, 1.0, 2.0]" in card.calibration.get("fitted_on", "")
@@ -144,8 +145,15 @@ def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tm
                                         {"source": "source", "micrographs": ["m1", "m2"], "share": 0.5}]
 
 
+def test_on_clean_held_out_frames_the_model_flagging_less_scores_higher():
+    """Bad-region IoU is 0 on clean frames whatever is flagged; the good region's IoU tells the models apart."""
+    few, many = HeldOutFigures(0.0, None, 0.01, 0.0, good_iou=0.99), HeldOutFigures(0.0, None, 0.3, 0.0, good_iou=0.7)
+    assert few.score > many.score
+    assert HeldOutFigures(0.5, None, 0.1, 0.1).score == 0.5  # a card written before good_iou was measured
+
+
 def test_the_better_of_two_models_is_kept_and_the_other_left_beside(model_path, tmp_path):
-    from micrographcleaner.held_out import HeldOutFigures, keep_the_better
+    from micrographcleaner.held_out import keep_the_better
 
     def copy(name):
         (tmp_path / f"{name}.keras").write_bytes(model_path.read_bytes())

@@ -37,10 +37,18 @@ class HeldOutFigures:
     carbon_iou: float | None  # None where no held-out pixel is labelled carbon, or the model has no classes
     flagged: float  # share of pixels flagged
     truth: float  # share labelled bad
+    good_iou: float | None = None  # the good region's (None in cards written before it was measured)
+
+    @property
+    def score(self) -> float:
+        """What decides between two models: the mean IoU of the bad and the good region. Bad-region
+        IoU alone cannot rank models on clean frames (one flagged pixel scores 0, as a hundred do)."""
+        return self.bad_iou if self.good_iou is None else (self.bad_iou + self.good_iou) / 2
 
     def text(self) -> str:
         carbon = "" if self.carbon_iou is None else f", carbon IoU {self.carbon_iou:.2f}"
-        return f"bad-region IoU {self.bad_iou:.2f}{carbon}"
+        good = "" if self.good_iou is None else f", good-region IoU {self.good_iou:.2f}"
+        return f"bad-region IoU {self.bad_iou:.2f}{good}{carbon}"
 
 
 class HeldOutMicrographs:
@@ -78,10 +86,11 @@ class HeldOutMicrographs:
 
     def figures(self, predictions: list[np.ndarray], classes: list[str]) -> HeldOutFigures:
         carbon_code = classes.index("carbon") if "carbon" in classes else None
-        counts = np.zeros(6)  # bad: intersection, union; carbon: intersection, union; flagged, truth
+        counts = np.zeros(8)  # intersection, union of bad, carbon, good; flagged, truth
         for badness, (_, known, bad, carbon) in zip(predictions, self.frames):
             flagged = badness[..., 0] >= BAD_LEVEL
             counts[0:2] += np.sum(flagged & bad & known), np.sum((flagged | bad) & known)
+            counts[6:8] += np.sum(~flagged & ~bad & known), np.sum((~flagged | ~bad) & known)
             if carbon_code is not None:
                 called = class_labels(badness) == carbon_code
                 counts[2:4] += np.sum(called & carbon & known), np.sum((called | carbon) & known)
@@ -89,7 +98,8 @@ class HeldOutMicrographs:
         total = max(sum(int(known.sum()) for _, known, _, _ in self.frames), 1)
         return HeldOutFigures(bad_iou=float(counts[0] / counts[1]) if counts[1] else 1.0,
                               carbon_iou=float(counts[2] / counts[3]) if counts[3] else None,
-                              flagged=float(counts[4] / total), truth=float(counts[5] / total))
+                              flagged=float(counts[4] / total), truth=float(counts[5] / total),
+                              good_iou=float(counts[6] / counts[7]) if counts[7] else 1.0)
 
     def calibrated(self, model, card: ModelCard) -> tuple[dict, HeldOutFigures]:
         """The calibration fitted on these frames (the card's own where they hold one class only)
@@ -107,10 +117,10 @@ class HeldOutMicrographs:
 def keep_the_better(fine_tuned: Path, starting: Path, before: HeldOutFigures, after: HeldOutFigures,
                     starting_calibration: dict, record: dict) -> str:
     """Leaves the fine-tuned model at ``fine_tuned`` when it beats ``before`` on the held-out
-    bad-region IoU; else copies the starting model there (with the calibration it earned on the
+    :attr:`HeldOutFigures.score`; else copies the starting model there (with the calibration it earned on the
     held-out frames) and moves the fine-tuned one to :data:`NOT_KEPT`. Either way the card records
     both figures and which was kept, which this returns."""
-    kept = KEPT_FINE_TUNED if after.bad_iou > before.bad_iou else KEPT_STARTING
+    kept = KEPT_FINE_TUNED if after.score > before.score else KEPT_STARTING
     choice = {**record, "before": asdict(before), "after": asdict(after), "kept": kept}
 
     def note(card: ModelCard) -> None:

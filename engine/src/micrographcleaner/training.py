@@ -37,6 +37,9 @@ from .simulation import draw_scene, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
 VALIDATION_SEEDS = 900_000  # and validation scenes from here; test sets stay below
+FROZEN_PARTS = ("none", "norm", "encoder")
+"""``norm``: the batch-normalisation layers keep their statistics and scales (a few real frames in
+small batches would otherwise shift them for every micrograph); ``encoder``: the down blocks too."""
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
 LOG = "training_log.csv"
@@ -61,6 +64,8 @@ class TrainingConfig:
     working_side: tuple[float, float] | None = None  # the model's working-size range (preprocessing.WORKING_SIDE)
     validation_count: int = 48
     initial_model: Path | None = None  # fine-tune from this model instead of a new network
+    frozen: str = "none"  # what fine-tuning leaves as it was: FROZEN_PARTS
+    boundary_ignore: float = 0.0  # working px either side of a labelled boundary that do not count
     command: str = ""
 
     def to_json(self) -> dict:
@@ -131,9 +136,10 @@ class LabelledMicrographs:
     """
 
     def __init__(self, sources: list[LabelSource], scale_range: tuple[float, float] = (0.5, 2.0),
-                 working_side: tuple[float, float] | None = None):
+                 working_side: tuple[float, float] | None = None, boundary_ignore: float = 0.0):
         self.scale_range = scale_range
         self.working_side = working_side
+        self.boundary_ignore = boundary_ignore
         self.sources: list[list[_Labelled]] = []
         self.described: list[dict] = []  # for the model's card: which micrographs it learned from
         self.fractions = np.array([source.fraction for source in sources], dtype=np.float64)
@@ -159,6 +165,8 @@ class LabelledMicrographs:
         factor = max(item.factor, self._factor(item.shape, item.box_size * float(np.exp(rng.uniform(low, high)))))
         shape = tuple(max(1, int(side * item.factor / factor)) for side in item.image.shape)
         raw, codes = area_resize(item.image, shape), codes_at(item.codes, shape)
+        if self.boundary_ignore > 0:
+            codes = ignore_boundaries(codes, self.boundary_ignore)
         pad = [(0, max(0, tile - side)) for side in raw.shape]
         raw = np.pad(raw, pad, mode="reflect")
         codes = np.pad(codes, pad, constant_values=IGNORE)  # no loss on the mirrored margin
@@ -168,6 +176,25 @@ class LabelledMicrographs:
 
     def _factor(self, shape: tuple[int, ...], box_size: float) -> float:
         return working_factor(shape, box_size, working_side=self.working_side)
+
+
+def ignore_boundaries(codes: np.ndarray, width: float) -> np.ndarray:
+    """``codes`` with the pixels within ``width`` of a boundary between two labelled classes set to
+    IGNORE: a hand-drawn outline is a few pixels off, and the network should not learn its wobble."""
+    labelled = codes != IGNORE
+    size = 2 * int(math.ceil(width)) + 1
+    highest = ndimage.maximum_filter(np.where(labelled, codes, 0), size=size)
+    lowest = ndimage.minimum_filter(np.where(labelled, codes, IGNORE), size=size)
+    return np.where(labelled & (highest != lowest) & (lowest != IGNORE), IGNORE, codes).astype(codes.dtype)
+
+
+def freeze(model, part: str) -> None:
+    """Make the layers of :data:`FROZEN_PARTS` ``part`` untrainable (a frozen batch normalisation
+    also keeps its moving statistics: Keras runs it in inference mode)."""
+    for layer in model.layers:
+        norm = isinstance(layer, keras.layers.BatchNormalization)
+        if (part in ("norm", "encoder") and norm) or (part == "encoder" and layer.name.startswith("down")):
+            layer.trainable = False
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -452,6 +479,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                 fresh = network.copy_matching_weights(initial, model)
                 if fresh:
                     print(f"layers new to {config.initial_model}, trained from scratch: {', '.join(fresh)}")
+                freeze(model, config.frozen)
             rate = (config.learning_rate if config.minutes else  # a time budget sets the rate as it goes
                     keras.optimizers.schedules.CosineDecay(config.learning_rate,
                                                            config.epochs * config.steps_per_epoch, alpha=0.05))
@@ -459,7 +487,8 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     config = replace(config, working_side=tuple(side) if side else None)
     (output / "training_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     labelled = (LabelledMicrographs(labelled_sources(config.labelled, config.labelled_box_size),
-                                    tuple(config.labelled_scale), config.working_side) if config.labelled else None)
+                                    tuple(config.labelled_scale), config.working_side, config.boundary_ignore)
+                if config.labelled else None)
     # the run's folder names the model in every summary that uses it
     card = ModelCard(name=output.name, version="1", classes=["bad", *CLASSES],
                      working_side=list(config.working_side) if config.working_side else None,

@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --labelled: share of samples drawn from the simulator (default 0.5)")
     parser.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network "
                         "('bundled': the model shipped with the engine)")
+    parser.add_argument("--freeze", choices=["none", "norm", "encoder"], default="none",
+                        help="with --initial-model: layers left as they were (norm: batch normalisation; "
+                             "encoder: that and the down blocks)")
+    parser.add_argument("--boundary-ignore", type=float, default=0.0, metavar="PX",
+                        help="labelled pixels within PX working pixels of a class boundary do not count")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.keras")
     parser.add_argument("--gpus", default="cpu", help="'cpu' (default), GPU ids or 'all'; mixed precision on GPUs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, labelled_scale=tuple(args.labelled_scale),
         working_side=tuple(args.working_side) if args.working_side else None,
-        initial_model=args.initial_model,
+        initial_model=args.initial_model, frozen=args.freeze, boundary_ignore=args.boundary_ignore,
         command="micrographcleaner " + " ".join(args.argv))
     try:
         model = train(config, resume=args.resume, gpus=gpus, quiet=args.quiet)
