@@ -70,12 +70,11 @@ def read_source(path: Path, description: dict) -> LabelSource:
 
 
 def corrected_frames(out: Path, real: Path, hole: int, count: int, seed: int) -> list[str]:
-    """The stems of ``count`` labelled frames of ``hole``, the same ones for every k (a prefix)."""
+    """The stems of ``count`` labelled frames of ``hole`` (all it has, if fewer), the same ones for every k
+    (a prefix)."""
     source = read_source(out / f"hole{hole}.json", hole_source(real, [hole_pattern(hole)], f"hole {hole}"))
     stems = sorted(Path(path).stem for path, _, _ in source.items())
     order = np.random.default_rng(seed + hole).permutation(len(stems))
-    if count > len(stems):
-        raise SystemExit(f"hole {hole} has {len(stems)} labelled frames, fewer than {count}")
     return [stems[index] for index in order[:count]]
 
 
@@ -179,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             model = fine_tune(args.out / f"hole{hole}_k{count}", args.real, stems, args.minutes,
                               shlex.split(args.train_args))
             figures = measure(model, args.real, measured, args.out)
-            print(row(f"k={count} ({figures['minutes']:g} min)", figures), flush=True)
-            result = {"hole": hole, "k": count, "frames": stems, "measured_holes": measured,
+            print(row(f"k={len(stems)} ({figures['minutes']:g} min)", figures), flush=True)
+            result = {"hole": hole, "k": count, "frames": stems,  # len(stems) < k where the hole has fewer "measured_holes": measured,
                       "bundled": bundled, "fine_tuned": figures}
             rejected = model.with_name(NOT_KEPT)
             if rejected.is_file():  # what keeping the starting model spared the user

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import tifffile
 from micrographcleaner.testing import disc_micrograph, write_mrc
@@ -14,7 +15,9 @@ from micrographcleaner.cli import main
 from micrographcleaner.held_out import HeldOutFigures
 from micrographcleaner.model_files import load_model
 from micrographcleaner.simulation import simulate
-from micrographcleaner.training import augment, segmentation_loss
+from micrographcleaner.classes import IGNORE
+from micrographcleaner.model_files import update_card
+from micrographcleaner.training import augment, ignore_boundaries, segmentation_loss
 
 TINY = ["--filters", "4", "8", "--steps-per-epoch", "2", "--batch-size", "2", "--tile", "64"]
 
@@ -150,6 +153,42 @@ def test_on_clean_held_out_frames_the_model_flagging_less_scores_higher():
     few, many = HeldOutFigures(0.0, None, 0.01, 0.0, good_iou=0.99), HeldOutFigures(0.0, None, 0.3, 0.0, good_iou=0.7)
     assert few.score > many.score
     assert HeldOutFigures(0.5, None, 0.1, 0.1).score == 0.5  # a card written before good_iou was measured
+
+
+def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_path):
+    """A fine-tuned model inherits its start's calibration when no held-out frame can refit it (here:
+    none, then one without bad pixels), and --freeze encoder leaves the down blocks as they were."""
+    base = tmp_path / "base"
+    assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--quiet", *TINY]) == 0
+    calibration = {"scale": 1.4, "shift": -2.0, "fitted_on": "somewhere"}
+    update_card(base / "model.keras", lambda card: setattr(card, "calibration", calibration))
+    labelled = disc_source(tmp_path / "mine", [1, 2])
+    clean = tmp_path / "clean"  # one held-out frame, all good
+    clean.mkdir()
+    write_mrc(clean / "c.mrc", disc_micrograph((160, 160), [], seed=5)[0])
+    write_mrc(clean / "c_mask.mrc", np.zeros((160, 160), np.float32))
+    (clean / "source.json").write_text(json.dumps({"images": ".", "box_size": 32, "positive": "carbon"}))
+    for name, extra in (("plain", []), ("held", ["--held-out", str(clean / "source.json")])):
+        out = tmp_path / name
+        assert main(["train", str(out), "--epochs", "1", "--initial-model", str(base / "model.keras"),
+                     "--labelled", str(labelled), "--freeze", "encoder", "--learning-rate", "1e-2", "--quiet",
+                     *extra, *TINY]) == 0
+        assert load_model(out / "model.keras")[1].calibration == calibration
+    start, tuned = load_model(base / "model.keras")[0], load_model(tmp_path / "plain" / "model.keras")[0]
+    for layer in start.layers:
+        same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()))
+        assert same == (layer.name.startswith("down") or not layer.trainable_weights
+                        or (isinstance(layer, keras.layers.BatchNormalization))), layer.name
+
+
+def test_labelled_boundaries_are_ignored_within_the_band_only():
+    codes = np.zeros((20, 20), np.uint8)
+    codes[:, 10:] = 1
+    codes[:, :3] = IGNORE  # unlabelled next to labelled: no boundary there
+    band = ignore_boundaries(codes, 2)
+    assert (band[:, 8:12] == IGNORE).all() and (band[:, 3:8] == 0).all() and (band[:, 12:] == 1).all()
+    assert (band[:, :3] == IGNORE).all() and np.array_equal(ignore_boundaries(codes, 0.5)[:, 9:11] == IGNORE,
+                                                              np.ones((20, 2), bool))
 
 
 def test_the_better_of_two_models_is_kept_and_the_other_left_beside(model_path, tmp_path):

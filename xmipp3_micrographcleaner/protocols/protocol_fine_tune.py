@@ -23,7 +23,6 @@ from ..objects import MicrographCleanerModel
 
 OUTPUT_MODEL = "outputModel"
 STARTING_BUNDLED, STARTING_FINE_TUNED, STARTING_FILE = 0, 1, 2
-STEPS_PER_EPOCH = 25  # an epoch's line in the log every minute or so on a CPU
 TRAINING_FOLDER = "fine-tuned-%d"  # under extra/, by the run's id: it names the model everywhere it is used
 
 
@@ -81,12 +80,14 @@ class ProtFineTuneModel(EMProtocol):
                       label="Share held out",
                       help="Share of the reviewed micrographs kept out of training (at least one): they judge "
                            "every epoch, calibrate the model and decide whether it beats the starting model.")
-        form.addParam("simulatedShare", params.FloatParam, default=0.2, validators=[params.Range(0, 0.95)],
-                      label="Simulated share",
+        form.addParam("simulatedShare", params.FloatParam, allowsNull=True,
+                      expertLevel=params.LEVEL_ADVANCED, label="Simulated share",
                       help="Share of the training samples drawn from the simulator, which keeps what the "
-                           "model knows of other grids while it learns yours.")
-        form.addParam("learningRate", params.FloatParam, default=3e-4, validators=[params.GT(0)],
-                      expertLevel=params.LEVEL_ADVANCED, label="Learning rate")
+                           "model knows of other grids while it learns yours. Empty: the engine's "
+                           "fine-tuning recipe (micrographcleaner train --help).")
+        form.addParam("learningRate", params.FloatParam, allowsNull=True,
+                      expertLevel=params.LEVEL_ADVANCED, label="Learning rate",
+                      help="Empty: the engine's fine-tuning recipe (micrographcleaner train --help).")
         form.addParam("tile", params.IntParam, default=256, validators=[params.GE(32)],
                       expertLevel=params.LEVEL_ADVANCED, label="Training tile (px)",
                       help="Side of the working-scale crops trained on.")
@@ -143,10 +144,11 @@ class ProtFineTuneModel(EMProtocol):
         folder = self.trainingFolder()
         arguments = ([folder, "--initial-model", self._startingModelPath(), "--labelled"] + self._sources("train")
                      + ["--held-out"] + self._sources("held_out")
-                     + ["--minutes", "%g" % self.minutes.get(), "--learning-rate", "%g" % self.learningRate.get(),
-                        "--simulated-fraction", "%g" % self.simulatedShare.get(),
-                        "--steps-per-epoch", str(STEPS_PER_EPOCH), "--tile", str(self.tile.get()),
+                     + ["--minutes", "%g" % self.minutes.get(), "--tile", str(self.tile.get()),
                         "--batch-size", str(self.batchSize.get()), "--gpus", "all" if self.useGpu.get() else "cpu"])
+        for flag, value in (("--learning-rate", self.learningRate), ("--simulated-fraction", self.simulatedShare)):
+            if value.hasValue():  # else the engine's recipe
+                arguments += [flag, "%g" % value.get()]
         if os.path.exists(os.path.join(folder, "state.json")):  # killed mid-way: go on from the checkpoint
             arguments.append("--resume")
         environ = Plugin.getEnviron()
@@ -186,6 +188,10 @@ class ProtFineTuneModel(EMProtocol):
             errors.append("Choose the fine-tuned model to start from.")
         if not 0 < self.heldOutShare.get() < 1:
             errors.append("The share held out must be between 0 and 1 (at least one micrograph is held out).")
+        if self.simulatedShare.hasValue() and not 0 <= self.simulatedShare.get() <= 0.95:
+            errors.append("The simulated share must be between 0 and 0.95 (or empty: the engine's recipe).")
+        if self.learningRate.hasValue() and not self.learningRate.get() > 0:
+            errors.append("The learning rate must be positive (or empty: the engine's recipe).")
         return errors
 
     def _summary(self):

@@ -27,6 +27,9 @@ KEPT_FINE_TUNED = "fine-tuned"
 KEPT_STARTING = "starting model"
 NOT_KEPT = "not_kept.keras"
 """Where a fine-tuned model that did no better than its starting point is left, for a look."""
+FIT_SHARE = 0.05
+"""Least share of the held-out labelled pixels each class (bad, good) needs for a calibration to be
+fitted there: on less (a frame with a sliver of film) two parameters fit that sliver, not the session."""
 
 
 @dataclass
@@ -102,14 +105,15 @@ class HeldOutMicrographs:
                               good_iou=float(counts[6] / counts[7]) if counts[7] else 1.0)
 
     def calibrated(self, model, card: ModelCard) -> tuple[dict, HeldOutFigures]:
-        """The calibration fitted on these frames (the card's own where they hold one class only)
-        and the figures the model earns with it."""
+        """The calibration fitted on these frames, or the card's own where they hold less than
+        :data:`FIT_SHARE` of either class, and the figures the model earns with it."""
         raw = self.predictions(model, replace(card, calibration={}))
-        try:
-            calibration = fit(*self.pixels(raw))
+        badness, truth = self.pixels(raw)
+        if min(truth.mean(), 1 - truth.mean()) >= FIT_SHARE if truth.size else False:
+            calibration = fit(badness, truth)
             entry = {**asdict(calibration), "fitted_on": f"{len(self)} held-out micrographs at {list(self.scales)} "
                                                          "x the right box"}
-        except ValueError:  # every held-out pixel good (or bad): nothing to fit
+        else:
             calibration, entry = Calibration.from_card(card.calibration), card.calibration
         return entry, self.figures([calibration.apply(badness) for badness in raw], card.classes)
 

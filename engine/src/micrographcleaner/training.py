@@ -26,20 +26,18 @@ from . import network
 from .classes import CLASSES, IGNORE
 from .evaluation import iou
 from .held_out import HeldOutMicrographs, keep_the_better
-from .model_files import ModelCard, load_model, save_model, update_card
+from .model_files import ModelCard, load_card, load_model, save_model, update_card
 from .preprocessing import (
     area_resize,
     normalise_and_squash,
     working_factor,
 )
 from .labels import LabelSource, code_targets, codes_at, labelled_sources
+from .recipes import NEW_NETWORK
 from .simulation import draw_scene, render
 
 TRAINING_SEEDS = 1_000_000  # simulated training scenes use seeds from here on
 VALIDATION_SEEDS = 900_000  # and validation scenes from here; test sets stay below
-FROZEN_PARTS = ("none", "norm", "encoder")
-"""``norm``: the batch-normalisation layers keep their statistics and scales (a few real frames in
-small batches would otherwise shift them for every micrograph); ``encoder``: the down blocks too."""
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
 LOG = "training_log.csv"
@@ -52,10 +50,10 @@ class TrainingConfig:
     global_context: bool = False
     tile: int = 256
     batch_size: int = 8
-    steps_per_epoch: int = 200
+    steps_per_epoch: int = NEW_NETWORK["steps_per_epoch"]
     epochs: int = 30  # at most, with a time budget
     minutes: float | None = None  # time budget; the learning rate then decays over it
-    learning_rate: float = 1e-3
+    learning_rate: float = NEW_NETWORK["learning_rate"]
     simulated_fraction: float = 1.0  # share of samples simulated when labelled sources are given
     labelled: list[Path] = field(default_factory=list)  # label-source JSONs or plain folders (labels.py)
     held_out: list[Path] = field(default_factory=list)  # labelled sources that judge, never train (held_out.py)
@@ -64,8 +62,8 @@ class TrainingConfig:
     working_side: tuple[float, float] | None = None  # the model's working-size range (preprocessing.WORKING_SIDE)
     validation_count: int = 48
     initial_model: Path | None = None  # fine-tune from this model instead of a new network
-    frozen: str = "none"  # what fine-tuning leaves as it was: FROZEN_PARTS
-    boundary_ignore: float = 0.0  # working px either side of a labelled boundary that do not count
+    frozen: str = NEW_NETWORK["frozen"]  # what fine-tuning leaves as it was: recipes.FROZEN_PARTS
+    boundary_ignore: float = NEW_NETWORK["boundary_ignore"]  # working px either side of a labelled boundary that do not count
     command: str = ""
 
     def to_json(self) -> dict:
@@ -189,7 +187,7 @@ def ignore_boundaries(codes: np.ndarray, width: float) -> np.ndarray:
 
 
 def freeze(model, part: str) -> None:
-    """Make the layers of :data:`FROZEN_PARTS` ``part`` untrainable (a frozen batch normalisation
+    """Make the layers of :data:`.recipes.FROZEN_PARTS` ``part`` untrainable (a frozen batch normalisation
     also keeps its moving statistics: Keras runs it in inference mode)."""
     for layer in model.layers:
         norm = isinstance(layer, keras.layers.BatchNormalization)
@@ -319,11 +317,12 @@ class TimeBudget(keras.callbacks.Callback):
 
 class HeldOutIoU(keras.callbacks.Callback):
     """The live network's figures on the held-out labelled micrographs, every epoch (``held_out_iou``,
-    ``held_out_carbon_iou``), uncalibrated: the calibration is fitted once, at the end."""
+    ``held_out_carbon_iou``), with the calibration the run started with (the starting model's when
+    fine-tuning, none for a new network): the final one is fitted once, at the end."""
 
     def __init__(self, frames: HeldOutMicrographs, card: ModelCard):
         super().__init__()
-        self.frames, self.card = frames, replace(card, calibration={})
+        self.frames, self.card = frames, replace(card)
 
     def on_epoch_end(self, epoch, logs=None):
         figures = self.frames.figures(self.frames.predictions(self.model, self.card), self.card.classes)
@@ -495,6 +494,8 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                      size_multiple=unet.size_multiple, architecture=unet.to_dict(),
                      training=config.command or "micrographcleaner train",
                      training_data=_training_data(config, labelled))
+    if config.initial_model is not None:  # fine-tuning moves the logits little: the start's mapping holds until refitted
+        card.calibration = load_card(config.initial_model).calibration
     held_out = (HeldOutMicrographs(labelled_sources(config.held_out, config.labelled_box_size), card)
                 if config.held_out else None)
     clock = Clock(seconds_done)

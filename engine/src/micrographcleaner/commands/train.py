@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..contract import EXIT_OK
 from ..options import UsageError
+from ..recipes import FINE_TUNING, FROZEN_PARTS, NEW_NETWORK, defaults_text
 
 NAME = "train"
 HELP = "train a model on simulated scenes and/or labelled micrographs"
@@ -15,7 +16,7 @@ DESCRIPTION = ("Trains a new network, or fine-tunes one (--initial-model), on si
                "stops at its budget; with --held-out micrographs every epoch is judged on them, the model is "
                "calibrated on them and, when fine-tuning, kept only if it beats its starting model there.")
 EXAMPLE = ("micrographcleaner train my_model --initial-model bundled --labelled corrections.json "
-           "--held-out held_out.json --minutes 20 --learning-rate 3e-4 --simulated-fraction 0.2")
+           "--held-out held_out.json --minutes 20")
 UNTIL_THE_BUDGET = 100_000
 """Epochs of a run with a time budget and no --epochs: as many as the budget allows."""
 
@@ -31,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="default 30; with --minutes, as many as fit in the budget")
     parser.add_argument("--minutes", type=float, help="time budget: stop cleanly when it is spent (checkpoint kept; "
                         "--resume continues with what is left); the learning rate decays over it")
-    parser.add_argument("--steps-per-epoch", type=int, default=200)
+    parser.add_argument("--steps-per-epoch", type=int, help=defaults_text("steps_per_epoch"))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--tile", type=int, default=256, help="training tile side in working pixels")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, help=defaults_text("learning_rate"))
     parser.add_argument("--labelled", type=Path, nargs="+", default=[], metavar="SOURCE",
                         help="labelled real micrographs: label-source JSON files (images, labels, legend, box "
                              "size, held-out patterns, share and weight: see the docs' fine-tuning page) or plain "
@@ -50,15 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the working image's longer side within LOW..HIGH px whatever the box, in "
                              "training and, through the model's card, in prediction (default: the initial "
                              "model's, if any; the bundled model: 320 640)")
-    parser.add_argument("--simulated-fraction", type=float, default=0.5,
-                        help="with --labelled: share of samples drawn from the simulator (default 0.5)")
+    parser.add_argument("--simulated-fraction", type=float,
+                        help="with --labelled: share of samples drawn from the simulator ("
+                             + defaults_text("simulated_fraction") + ")")
     parser.add_argument("--initial-model", type=Path, help="fine-tune this model instead of a new network "
                         "('bundled': the model shipped with the engine)")
-    parser.add_argument("--freeze", choices=["none", "norm", "encoder"], default="none",
-                        help="with --initial-model: layers left as they were (norm: batch normalisation; "
-                             "encoder: that and the down blocks)")
-    parser.add_argument("--boundary-ignore", type=float, default=0.0, metavar="PX",
-                        help="labelled pixels within PX working pixels of a class boundary do not count")
+    parser.add_argument("--freeze", choices=FROZEN_PARTS,
+                        help="with --initial-model: layers left as they were (norm: batch normalisation; encoder: "
+                             "that and the down blocks; " + defaults_text("frozen") + ")")
+    parser.add_argument("--boundary-ignore", type=float, metavar="PX",
+                        help="labelled pixels within PX working pixels of a class boundary do not count ("
+                             + defaults_text("boundary_ignore") + ")")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.keras")
     parser.add_argument("--gpus", default="cpu", help="'cpu' (default), GPU ids or 'all'; mixed precision on GPUs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -99,14 +102,18 @@ def run(args: argparse.Namespace) -> int:
     from ..model_files import ModelFileError, load_card
     from ..training import LOG, TrainingConfig, epoch_text, train, training_log
 
+    recipe = FINE_TUNING if args.initial_model else NEW_NETWORK  # what a flag left out means
+    given = {"learning_rate": args.learning_rate, "simulated_fraction": args.simulated_fraction,
+             "steps_per_epoch": args.steps_per_epoch, "frozen": args.freeze, "boundary_ignore": args.boundary_ignore}
+    chosen = {key: recipe[key] if value is None else value for key, value in given.items()}
     config = TrainingConfig(
         output_dir=args.output_dir, filters=tuple(args.filters), global_context=args.global_context,
-        tile=args.tile, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, epochs=epochs,
-        minutes=args.minutes, learning_rate=args.learning_rate, held_out=args.held_out,
-        simulated_fraction=args.simulated_fraction if args.labelled else 1.0, labelled=args.labelled,
+        tile=args.tile, batch_size=args.batch_size, steps_per_epoch=chosen["steps_per_epoch"], epochs=epochs,
+        minutes=args.minutes, learning_rate=chosen["learning_rate"], held_out=args.held_out,
+        simulated_fraction=chosen["simulated_fraction"] if args.labelled else 1.0, labelled=args.labelled,
         labelled_box_size=args.labelled_box_size, labelled_scale=tuple(args.labelled_scale),
         working_side=tuple(args.working_side) if args.working_side else None,
-        initial_model=args.initial_model, frozen=args.freeze, boundary_ignore=args.boundary_ignore,
+        initial_model=args.initial_model, frozen=chosen["frozen"], boundary_ignore=chosen["boundary_ignore"],
         command="micrographcleaner " + " ".join(args.argv))
     try:
         model = train(config, resume=args.resume, gpus=gpus, quiet=args.quiet)
