@@ -17,6 +17,7 @@ from micrographcleaner.model_files import load_model
 from micrographcleaner.simulation import simulate
 from micrographcleaner.classes import IGNORE
 from micrographcleaner.model_files import update_card
+from micrographcleaner.recipes import FINE_TUNING
 from micrographcleaner.training import augment, ignore_boundaries, segmentation_loss
 
 TINY = ["--filters", "4", "8", "--steps-per-epoch", "2", "--batch-size", "2", "--tile", "64"]
@@ -156,8 +157,9 @@ def test_on_clean_held_out_frames_the_model_flagging_less_scores_higher():
 
 
 def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_path):
-    """A fine-tuned model inherits its start's calibration when no held-out frame can refit it (here:
-    none, then one without bad pixels), and --freeze encoder leaves the down blocks as they were."""
+    """Without flags fine-tuning takes the recipe; a fine-tuned model inherits its start's calibration when
+    no held-out frame can refit it (here: none, then one without bad pixels); --freeze encoder leaves the
+    down blocks and every normalisation as they were."""
     base = tmp_path / "base"
     assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--quiet", *TINY]) == 0
     calibration = {"scale": 1.4, "shift": -2.0, "fitted_on": "somewhere"}
@@ -168,13 +170,18 @@ def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_pa
     write_mrc(clean / "c.mrc", disc_micrograph((160, 160), [], seed=5)[0])
     write_mrc(clean / "c_mask.mrc", np.zeros((160, 160), np.float32))
     (clean / "source.json").write_text(json.dumps({"images": ".", "box_size": 32, "positive": "carbon"}))
-    for name, extra in (("plain", []), ("held", ["--held-out", str(clean / "source.json")])):
+    frozen = ["--freeze", "encoder", "--learning-rate", "1e-2", "--held-out", str(clean / "source.json")]
+    for name, extra in (("recipe", []), ("frozen", frozen)):
         out = tmp_path / name
         assert main(["train", str(out), "--epochs", "1", "--initial-model", str(base / "model.keras"),
-                     "--labelled", str(labelled), "--freeze", "encoder", "--learning-rate", "1e-2", "--quiet",
-                     *extra, *TINY]) == 0
+                     "--labelled", str(labelled), "--quiet", *extra, *TINY]) == 0
         assert load_model(out / "model.keras")[1].calibration == calibration
-    start, tuned = load_model(base / "model.keras")[0], load_model(tmp_path / "plain" / "model.keras")[0]
+    config = json.loads((tmp_path / "recipe" / "training_config.json").read_text())
+    assert {key: config[key] for key in FINE_TUNING if key != "steps_per_epoch"} == {
+        key: value for key, value in FINE_TUNING.items() if key != "steps_per_epoch"}  # TINY sets the steps
+    tuned = tmp_path / "frozen" / "not_kept.keras"  # the clean frame may prefer the start: then it is here
+    tuned = load_model(tuned if tuned.is_file() else tuned.with_name("model.keras"))[0]
+    start = load_model(base / "model.keras")[0]
     for layer in start.layers:
         same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()))
         assert same == (layer.name.startswith("down") or not layer.trainable_weights
