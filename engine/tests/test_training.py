@@ -123,12 +123,16 @@ def disc_source(folder, seeds, invert=False):
 
 
 def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tmp_path, capsys):
-    """Fine-tuning with held-out micrographs: their IoU in every epoch's log line, the calibration fitted
-    on them, and the fine-tuned model kept only when it beats its starting model there (the card and
-    the summary say which, and a model not kept stays beside for a look)."""
-    base = tmp_path / "base"
-    assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--quiet", *TINY]) == 0
+    """Training with held-out micrographs: a new network is calibrated on them; fine-tuning gets their IoU
+    in every epoch's log line, keeps the start's calibration, and keeps the fine-tuned model only when it
+    beats its starting model there (the card and the summary say which, and a model not kept stays
+    beside for a look)."""
     labelled, held_out = disc_source(tmp_path / "mine", [1, 2], invert=True), disc_source(tmp_path / "held", [3])
+    base = tmp_path / "base"
+    assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--held-out", str(held_out),
+                 "--quiet", *TINY]) == 0
+    calibration = load_model(base / "model.keras")[1].calibration
+    assert "held-out micrographs at [0.5, 1.0, 2.0]" in calibration["fitted_on"]
     out = tmp_path / "tuned"
     assert main(["train", str(out), "--epochs", "2", "--initial-model", str(base / "model.keras"),
                  "--labelled", str(labelled), "--held-out", str(held_out), "--learning-rate", "3e-3", *TINY]) == 0
@@ -141,7 +145,7 @@ def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tm
     better = HeldOutFigures(**record["after"]).score > HeldOutFigures(**record["before"]).score
     assert record["kept"] == ("fine-tuned" if better else "starting model")
     assert (out / "not_kept.keras").is_file() != better
-    assert "held-out micrographs at [0.5, 1.0, 2.0]" in card.calibration.get("fitted_on", "")
+    assert card.calibration == calibration
     assert f"before  bad-region IoU {record['before']['bad_iou']:.2f}" in printed
     assert ("kept the fine-tuned model" if better else "kept the starting model") in printed
     tuned_card = card if better else load_model(out / "not_kept.keras")[1]
@@ -157,20 +161,15 @@ def test_on_clean_held_out_frames_the_model_flagging_less_scores_higher():
 
 
 def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_path):
-    """Without flags fine-tuning takes the recipe; a fine-tuned model inherits its start's calibration when
-    no held-out frame can refit it (here: none, then one without bad pixels); --freeze encoder leaves the
-    down blocks and every normalisation as they were."""
+    """Without flags fine-tuning takes the recipe; a fine-tuned model keeps its start's calibration, even
+    where held-out frames could refit it; --freeze encoder leaves the down blocks and every normalisation
+    as they were."""
     base = tmp_path / "base"
     assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--quiet", *TINY]) == 0
     calibration = {"scale": 1.4, "shift": -2.0, "fitted_on": "somewhere"}
     update_card(base / "model.keras", lambda card: setattr(card, "calibration", calibration))
-    labelled = disc_source(tmp_path / "mine", [1, 2])
-    clean = tmp_path / "clean"  # one held-out frame, all good
-    clean.mkdir()
-    write_mrc(clean / "c.mrc", disc_micrograph((160, 160), [], seed=5)[0])
-    write_mrc(clean / "c_mask.mrc", np.zeros((160, 160), np.float32))
-    (clean / "source.json").write_text(json.dumps({"images": ".", "box_size": 32, "positive": "carbon"}))
-    frozen = ["--freeze", "encoder", "--learning-rate", "1e-2", "--held-out", str(clean / "source.json")]
+    labelled, held_out = disc_source(tmp_path / "mine", [1, 2]), disc_source(tmp_path / "held", [3])
+    frozen = ["--freeze", "encoder", "--learning-rate", "1e-2", "--held-out", str(held_out)]
     for name, extra in (("recipe", []), ("frozen", frozen)):
         out = tmp_path / name
         assert main(["train", str(out), "--epochs", "1", "--initial-model", str(base / "model.keras"),
@@ -179,7 +178,7 @@ def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_pa
     config = json.loads((tmp_path / "recipe" / "training_config.json").read_text())
     assert {key: config[key] for key in FINE_TUNING if key != "steps_per_epoch"} == {
         key: value for key, value in FINE_TUNING.items() if key != "steps_per_epoch"}  # TINY sets the steps
-    tuned = tmp_path / "frozen" / "not_kept.keras"  # the clean frame may prefer the start: then it is here
+    tuned = tmp_path / "frozen" / "not_kept.keras"  # where the held-out frame prefers the start
     tuned = load_model(tuned if tuned.is_file() else tuned.with_name("model.keras"))[0]
     start = load_model(base / "model.keras")[0]
     for layer in start.layers:
@@ -208,15 +207,14 @@ def test_the_better_of_two_models_is_kept_and_the_other_left_beside(model_path, 
 
     worse, better = HeldOutFigures(0.5, None, 0.1, 0.1), HeldOutFigures(0.6, None, 0.1, 0.1)
     tuned, start = copy("tuned"), copy("start")
-    assert keep_the_better(tuned, start, before=worse, after=better, starting_calibration={}, record={}) == "fine-tuned"
+    assert keep_the_better(tuned, start, before=worse, after=better, record={}) == "fine-tuned"
     assert not (tmp_path / "not_kept.keras").exists()
     tuned.write_bytes(b"weights of the fine-tuned model")
-    calibration = {"scale": 0.7, "shift": 0.1}
-    assert keep_the_better(tuned, start, before=better, after=better, starting_calibration=calibration,
-                           record={}) == "starting model"  # a tie keeps the starting model
+    assert keep_the_better(tuned, start, before=better, after=better, record={}) == "starting model"  # a tie
     assert (tmp_path / "not_kept.keras").read_bytes() == b"weights of the fine-tuned model"
-    model, card = load_model(tuned)  # the starting model's weights, its checksum, the held-out calibration
-    assert tuned.read_bytes() == start.read_bytes() and card.calibration == calibration and card.name == tmp_path.name
+    model, card = load_model(tuned)  # the starting model's weights, checksum and calibration
+    assert tuned.read_bytes() == start.read_bytes() and card.name == tmp_path.name
+    assert card.calibration == load_model(start)[1].calibration
     assert card.fine_tuning["kept"] == "starting model" and card.fine_tuning["after"]["bad_iou"] == 0.6
 
 

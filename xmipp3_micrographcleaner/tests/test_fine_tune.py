@@ -77,6 +77,13 @@ class TestFineTune(ScreenTestBase):
         summary = "\n".join(tune.summary())
         self.assertIn("2 corrected micrographs", summary)
         self.assertIn("Held-out bad-region IoU", summary)
+        with open(os.path.join(tune.trainingFolder(), "training_config.json")) as stream:
+            command = json.load(stream)["command"]
+        for flag in ("--learning-rate", "--simulated-fraction"):  # left empty: the engine's fine-tuning recipe
+            self.assertNotIn(flag, command)
+        errors = " ".join(self.fineTune(launch=False, learningRate=-1.0, simulatedShare=2.0).validate())
+        self.assertIn("learning rate must be positive", errors)
+        self.assertIn("simulated share must be between", errors)
 
         second = self.screen(self.coords.outputCoordinates, modelChoice=MODEL_FINE_TUNED,
                              fineTunedModel=model, maskRun=self.first)

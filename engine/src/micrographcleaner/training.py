@@ -450,8 +450,9 @@ def _training_data(config: TrainingConfig, labelled: LabelledMicrographs | None)
 
 def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None, quiet: bool = False) -> Path:
     """Train (or continue training) and save ``<output_dir>/model.keras`` with its card; a progress bar
-    on stderr unless ``quiet``. With held-out micrographs, the model is calibrated on them and, when
-    fine-tuning, kept only if it beats its starting model there (the card says which)."""
+    on stderr unless ``quiet``. With held-out micrographs, a new network is calibrated on them and a
+    fine-tuned one (which keeps its start's calibration) kept only if it beats its start there (the card
+    says which)."""
     import tensorflow as tf
 
     output = Path(config.output_dir)
@@ -521,16 +522,16 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
     if held_out is None:
         save_model(inference, final, card)
         return final
-    card.calibration, after = held_out.calibrated(inference, card)
-    save_model(inference, final, card)
     record = {"held_out": held_out.names, "minutes": round(clock.seconds() / 60, 1),
               "trained_on": [name for part in (labelled.described if labelled else []) for name in part["micrographs"]]}
     starting = config.initial_model
     if starting is None:
+        card.calibration, after = held_out.calibrated(inference, card)
+        save_model(inference, final, card)
         update_card(final, lambda c: setattr(c, "fine_tuning", {**record, "after": asdict(after)}))
         return final
+    save_model(inference, final, card)  # with the starting model's calibration
     initial, initial_card = load_model(starting)
-    starting_calibration, before = held_out.calibrated(initial, initial_card)
-    keep_the_better(final, Path(starting), before, after, starting_calibration,
+    keep_the_better(final, Path(starting), held_out.judged(initial, initial_card), held_out.judged(inference, card),
                     {**record, "initial_model": str(starting), "initial_sha256": initial_card.sha256})
     return final
