@@ -123,10 +123,9 @@ def disc_source(folder, seeds, invert=False):
 
 
 def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tmp_path, capsys):
-    """Training with held-out micrographs: a new network is calibrated on them; fine-tuning gets their IoU
-    in every epoch's log line, keeps the start's calibration, and keeps the fine-tuned model only when it
-    beats its starting model there (the card and the summary say which, and a model not kept stays
-    beside for a look)."""
+    """Training with held-out micrographs: their IoU in every epoch's log line, the calibration fitted on
+    them, and a fine-tuned model kept only when it beats its starting model, as that model is (the card
+    and the summary say which, and a model not kept stays beside for a look)."""
     labelled, held_out = disc_source(tmp_path / "mine", [1, 2], invert=True), disc_source(tmp_path / "held", [3])
     base = tmp_path / "base"
     assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--held-out", str(held_out),
@@ -145,12 +144,14 @@ def test_held_out_micrographs_judge_each_epoch_calibrate_and_choose_the_model(tm
     better = HeldOutFigures(**record["after"]).score > HeldOutFigures(**record["before"]).score
     assert record["kept"] == ("fine-tuned" if better else "starting model")
     assert (out / "not_kept.keras").is_file() != better
-    assert card.calibration == calibration
     assert f"before  bad-region IoU {record['before']['bad_iou']:.2f}" in printed
     assert ("kept the fine-tuned model" if better else "kept the starting model") in printed
     tuned_card = card if better else load_model(out / "not_kept.keras")[1]
     assert tuned_card.training_data == [{"source": "simulated scenes", "share": 0.5},
                                         {"source": "source", "micrographs": ["m1", "m2"], "share": 0.5}]
+    # the fine-tuned network refitted on the held-out frame; a starting model kept is as it was
+    assert "held-out micrographs" in tuned_card.calibration["fitted_on"] and tuned_card.calibration != calibration
+    assert better or card.calibration == calibration
 
 
 def test_on_clean_held_out_frames_the_model_flagging_less_scores_higher():
@@ -161,15 +162,20 @@ def test_on_clean_held_out_frames_the_model_flagging_less_scores_higher():
 
 
 def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_path):
-    """Without flags fine-tuning takes the recipe; a fine-tuned model keeps its start's calibration, even
-    where held-out frames could refit it; --freeze encoder leaves the down blocks and every normalisation
-    as they were."""
+    """Without flags fine-tuning takes the recipe; a fine-tuned model keeps its start's calibration where
+    no held-out frame can refit it (none held out; one without bad pixels); --freeze encoder leaves the
+    down blocks and every normalisation as they were."""
     base = tmp_path / "base"
     assert main(["train", str(base), "--epochs", "1", "--working-side", "40", "80", "--quiet", *TINY]) == 0
     calibration = {"scale": 1.4, "shift": -2.0, "fitted_on": "somewhere"}
     update_card(base / "model.keras", lambda card: setattr(card, "calibration", calibration))
-    labelled, held_out = disc_source(tmp_path / "mine", [1, 2]), disc_source(tmp_path / "held", [3])
-    frozen = ["--freeze", "encoder", "--learning-rate", "1e-2", "--held-out", str(held_out)]
+    labelled = disc_source(tmp_path / "mine", [1, 2])
+    clean = tmp_path / "clean"  # one held-out frame, all good
+    clean.mkdir()
+    write_mrc(clean / "c.mrc", disc_micrograph((160, 160), [], seed=5)[0])
+    write_mrc(clean / "c_mask.mrc", np.zeros((160, 160), np.float32))
+    (clean / "source.json").write_text(json.dumps({"images": ".", "box_size": 32, "positive": "carbon"}))
+    frozen = ["--freeze", "encoder", "--learning-rate", "1e-2", "--held-out", str(clean / "source.json")]
     for name, extra in (("recipe", []), ("frozen", frozen)):
         out = tmp_path / name
         assert main(["train", str(out), "--epochs", "1", "--initial-model", str(base / "model.keras"),
@@ -178,7 +184,7 @@ def test_fine_tuning_keeps_the_starting_calibration_and_the_frozen_layers(tmp_pa
     config = json.loads((tmp_path / "recipe" / "training_config.json").read_text())
     assert {key: config[key] for key in FINE_TUNING if key != "steps_per_epoch"} == {
         key: value for key, value in FINE_TUNING.items() if key != "steps_per_epoch"}  # TINY sets the steps
-    tuned = tmp_path / "frozen" / "not_kept.keras"  # where the held-out frame prefers the start
+    tuned = tmp_path / "frozen" / "not_kept.keras"  # where the clean frame prefers the start
     tuned = load_model(tuned if tuned.is_file() else tuned.with_name("model.keras"))[0]
     start = load_model(base / "model.keras")[0]
     for layer in start.layers:

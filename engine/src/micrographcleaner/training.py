@@ -450,9 +450,9 @@ def _training_data(config: TrainingConfig, labelled: LabelledMicrographs | None)
 
 def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None = None, quiet: bool = False) -> Path:
     """Train (or continue training) and save ``<output_dir>/model.keras`` with its card; a progress bar
-    on stderr unless ``quiet``. With held-out micrographs, a new network is calibrated on them and a
-    fine-tuned one (which keeps its start's calibration) kept only if it beats its start there (the card
-    says which)."""
+    on stderr unless ``quiet``. With held-out micrographs, the model is calibrated on them (where they
+    hold enough of both classes; else it keeps its start's calibration) and, when fine-tuning, kept only
+    if it beats its starting model, as that model is, there (the card says which)."""
     import tensorflow as tf
 
     output = Path(config.output_dir)
@@ -524,14 +524,13 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
         return final
     record = {"held_out": held_out.names, "minutes": round(clock.seconds() / 60, 1),
               "trained_on": [name for part in (labelled.described if labelled else []) for name in part["micrographs"]]}
+    card.calibration, after = held_out.calibrated(inference, card)  # else the start's, when fine-tuning
+    save_model(inference, final, card)
     starting = config.initial_model
     if starting is None:
-        card.calibration, after = held_out.calibrated(inference, card)
-        save_model(inference, final, card)
         update_card(final, lambda c: setattr(c, "fine_tuning", {**record, "after": asdict(after)}))
         return final
-    save_model(inference, final, card)  # with the starting model's calibration
-    initial, initial_card = load_model(starting)
-    keep_the_better(final, Path(starting), held_out.judged(initial, initial_card), held_out.judged(inference, card),
+    initial, initial_card = load_model(starting)  # judged as it is: its calibration was chosen where it was made
+    keep_the_better(final, Path(starting), held_out.judged(initial, initial_card), after,
                     {**record, "initial_model": str(starting), "initial_sha256": initial_card.sha256})
     return final

@@ -13,9 +13,8 @@ HELP = "train a model on simulated scenes and/or labelled micrographs"
 DESCRIPTION = ("Trains a new network, or fine-tunes one (--initial-model), on simulated scenes drawn on the fly "
                "and/or labelled real micrographs, and writes DIR/model.keras with its card DIR/model.json. "
                "A checkpoint after every epoch lets --resume continue an interrupted run. With --minutes the run "
-               "stops at its budget; with --held-out micrographs every epoch is judged on them, a new network is "
-               "calibrated on them, and a fine-tuned one (with its starting model's calibration) is kept only if "
-               "it beats its starting model there.")
+               "stops at its budget; with --held-out micrographs every epoch is judged on them, the model is "
+               "calibrated on them and, when fine-tuning, kept only if it beats its starting model there.")
 EXAMPLE = ("micrographcleaner train my_model --initial-model bundled --labelled corrections.json "
            "--held-out held_out.json --minutes 20")
 UNTIL_THE_BUDGET = 100_000
