@@ -5,9 +5,8 @@ A user corrects a handful of micrographs of their session; a share of them is he
 fine-tuning. Those frames give the figures a user follows per epoch and the decision that matters:
 the fine-tuned model replaces its starting point only if it finds the session's bad regions
 better. A worse model is never shipped in silence. The new model is calibrated on those frames
-when they hold enough of both classes (fine-tuning moves the logits: with its start's calibration a
-fine-tuned model flagged 8% of the square's clean frames, ``benchmarks/benchmark_fine_tune.py``);
-the starting model is judged as it is, never refitted on a few frames.
+when they hold enough of both classes (fine-tuning moves the logits); the starting model is judged
+as it is, never refitted on a few frames.
 """
 from __future__ import annotations
 
