@@ -115,7 +115,8 @@ class HeldOutMicrographs:
         :data:`FIT_SHARE` of either class, and the figures the model earns with it."""
         raw = self.predictions(model, replace(card, calibration={}))
         badness, truth = self.pixels(raw)
-        if min(truth.mean(), 1 - truth.mean()) >= FIT_SHARE if truth.size else False:
+        bad_share = float(truth.mean()) if truth.size else 0.0
+        if min(bad_share, 1 - bad_share) >= FIT_SHARE:
             calibration = fit(badness, truth)
             entry = {**asdict(calibration), "fitted_on": f"{len(self)} held-out micrographs at {list(self.scales)} "
                                                          "x the right box"}

@@ -322,10 +322,10 @@ class HeldOutIoU(keras.callbacks.Callback):
 
     def __init__(self, frames: HeldOutMicrographs, card: ModelCard):
         super().__init__()
-        self.frames, self.card = frames, replace(card)
+        self.frames, self.card = frames, card
 
     def on_epoch_end(self, epoch, logs=None):
-        figures = self.frames.figures(self.frames.predictions(self.model, self.card), self.card.classes)
+        figures = self.frames.judged(self.model, self.card)
         if logs is not None:
             logs["held_out_iou"] = figures.bad_iou
             if figures.carbon_iou is not None:
@@ -495,7 +495,7 @@ def train(config: TrainingConfig, resume: bool = False, gpus: list[str] | None =
                      size_multiple=unet.size_multiple, architecture=unet.to_dict(),
                      training=config.command or "micrographcleaner train",
                      training_data=_training_data(config, labelled))
-    if config.initial_model is not None:  # fine-tuning moves the logits little: the start's mapping holds until refitted
+    if config.initial_model is not None:  # the start's mapping, unless the held-out frames refit it at the end
         card.calibration = load_card(config.initial_model).calibration
     held_out = (HeldOutMicrographs(labelled_sources(config.held_out, config.labelled_box_size), card)
                 if config.held_out else None)
