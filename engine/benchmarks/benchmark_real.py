@@ -15,8 +15,13 @@ the right one); a mask is "flagged" where badness >= 0.5 (channel 0, any bad cla
   from every region that mask flags that a goodness threshold of 0.8 would reject (haze), and the
   share of the frame flagged by most likely class (its large ice ball is contamination).
 
+With ``--hole-geometry`` (default ``auto``, as users get it) the badness is drawn to the hole edge
+fitted on each frame (``micrographcleaner.holes``) with the radius estimated; ``known`` gives
+em_hole_finder's frames the hole radius fitted to the training holes' human masks (they carry no
+pixel size; the other sets are estimated); ``off`` is the network alone.
+
     python engine/benchmarks/benchmark_real.py [--model M] [--tta none|flips|d8] [--real DIR] [--png OUT]
-        [--json OUT] [--record NAME]
+        [--json OUT] [--record NAME] [--hole-geometry off|auto|known]
 
 Prints the figures and, with ``--png``, writes the overlays (right box) side by side.
 ``--real`` defaults to ``shared/data/real`` beside the checkout, or ``$MICROGRAPHCLEANER_SHARED_DATA/real``
@@ -35,6 +40,7 @@ from scipy import ndimage
 from micrographcleaner.classes import CLASS_CODES, IGNORE
 from micrographcleaner.coordinates import read_coordinates
 from micrographcleaner.evaluation import iou
+from micrographcleaner.holes import with_hole_geometry
 from micrographcleaner.images import read_mask, read_micrograph
 from micrographcleaner.labels import LabelSource, at_working_scale, labelled_bad, read_image, read_labels
 from micrographcleaner.model_files import load_model, record_metrics
@@ -47,6 +53,7 @@ from micrographcleaner.thumbnails import render
 HERE = Path(__file__).resolve().parent
 REAL = shared_real(HERE)  # None where none is found: then --real is required
 HOLE_FINDER_TEST = HERE.parent / "training_data" / "em_hole_finder_test.json"
+HOLE_FINDER_TRAIN = HERE.parent / "training_data" / "em_hole_finder_train.json"
 HOLE_FINDER_BOXES = (16, 32, 64)
 EMPIAR_SIDE = 1024
 EMPIAR_BOXES = (18, 36, 72)
@@ -57,23 +64,51 @@ UCSF_BOX = 46
 HAZE_THRESHOLD = 0.8
 
 
-def predict_at(predictor: Predictor, image: np.ndarray, box: float) -> tuple[np.ndarray, np.ndarray, object]:
-    """Working image, badness and geometry of ``image`` predicted at particle box ``box``."""
+def predict_at(predictor: Predictor, image: np.ndarray, box: float, hole_radius: float | None = None,
+               hole_geometry: bool = True) -> tuple[np.ndarray, np.ndarray, object]:
+    """Working image, badness and geometry of ``image`` predicted at particle box ``box``, drawn to the
+    fitted hole edge (of ``hole_radius`` micrograph px, or estimated) unless ``hole_geometry`` is off."""
     working, geometry = predictor.working_image(image, box)
-    return working, predictor.predict(working), geometry
+    badness = predictor.predict(working)
+    if hole_geometry:
+        radius = None if hole_radius is None else hole_radius / float(np.mean(geometry.scale))
+        badness, _ = with_hole_geometry(working, badness, predictor.card.classes, radius)
+    return working, badness, geometry
 
 
-def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDER_TEST) -> dict:
-    """Carbon IoU on the frames of a label source (by default the held-out test holes)."""
+def source_items(description: Path, real: Path) -> list:
     source = LabelSource.from_json(description)
     source.images = real / "em_hole_finder" / "images"
     source.labels = real / "em_hole_finder" / "masks"
-    items = source.items()
+    return source.items()
+
+
+def labelled_hole_radius(real: Path, description: Path = HOLE_FINDER_TRAIN) -> float:
+    """em_hole_finder's hole radius (frame px): the median radius of circles fitted to the film
+    boundaries of the training holes' human masks (frames with at least 5% film)."""
+    radii = []
+    for _, _, codes in source_items(description, real):
+        film = codes == CLASS_CODES["carbon"]
+        if (film[codes != IGNORE]).mean() < 0.05:
+            continue
+        boundary = (film ^ ndimage.binary_erosion(film)) & ~ndimage.binary_dilation(codes == IGNORE)
+        y, x = (axis.astype(float) for axis in np.nonzero(boundary))
+        if len(x) >= 20:  # x^2 + y^2 = 2 a x + 2 b y + c, linear in (a, b, c): r^2 = c + a^2 + b^2
+            (a, b, c), *_ = np.linalg.lstsq(np.stack([2 * x, 2 * y, np.ones_like(x)], axis=1), x * x + y * y,
+                                            rcond=None)
+            radii.append(np.sqrt(c + a * a + b * b))
+    return float(np.median(radii))
+
+
+def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDER_TEST,
+                hole_radius: float | None = None, hole_geometry: bool = True) -> dict:
+    """Carbon IoU on the frames of a label source (by default the held-out test holes)."""
+    items = source_items(description, real)
     figures = {"frames": len(items)}
     for box in HOLE_FINDER_BOXES:
         per_frame, inter, union = [], 0, 0
         for _, image, codes in items:
-            _, badness, _ = predict_at(predictor, image, box)
+            _, badness, _ = predict_at(predictor, image, box, hole_radius, hole_geometry)
             flagged = badness[..., 0] >= BAD_LEVEL
             known = ~at_working_scale(codes == IGNORE, flagged.shape)
             truth = at_working_scale(codes == CLASS_CODES["carbon"], flagged.shape)
@@ -91,7 +126,7 @@ def empiar_image(real: Path, name: str) -> np.ndarray:
     return area_resize(image, (EMPIAR_SIDE, EMPIAR_SIDE))
 
 
-def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
+def empiar(predictor: Predictor, real: Path, hole_geometry: bool = True) -> tuple[dict, list[np.ndarray]]:
     folder = real / "empiar10028"
     legend = json.loads(EMPIAR_LEGEND.read_text())
     figures: dict[str, float] = {}
@@ -101,7 +136,7 @@ def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
         particles = read_labels(folder / "particle_masks" / f"{name}_mask.jpg", threshold=127 / 255) > 0
         codes = read_labels(folder / "region_labels" / f"{name}.png", legend)
         for box in EMPIAR_BOXES:
-            working, badness, _ = predict_at(predictor, image, box)
+            working, badness, _ = predict_at(predictor, image, box, hole_geometry=hole_geometry)
             flagged = badness[..., 0] >= BAD_LEVEL
             # discs on labelled good ice only: 4.5% of 15_30_21's disc area is on carbon
             discs = at_working_scale(particles, flagged.shape) & at_working_scale(codes == CLASS_CODES["good"],
@@ -118,10 +153,10 @@ def empiar(predictor: Predictor, real: Path) -> tuple[dict, list[np.ndarray]]:
     return figures, pictures
 
 
-def ucsf(predictor: Predictor, real: Path) -> tuple[dict, np.ndarray]:
+def ucsf(predictor: Predictor, real: Path, hole_geometry: bool = True) -> tuple[dict, np.ndarray]:
     folder = real / "micrographcleaner_test"
     micrograph = read_micrograph(folder / "Ucsf_stack_1142_DW.mrc").data
-    working, badness, geometry = predict_at(predictor, micrograph, UCSF_BOX)
+    working, badness, geometry = predict_at(predictor, micrograph, UCSF_BOX, hole_geometry=hole_geometry)
     original = read_mask(folder / "Ucsf_stack_1142_DW_upstream_mask_box46.mrc") >= BAD_LEVEL
     theirs = at_working_scale(original, working.shape)
     ours = badness[..., 0] >= BAD_LEVEL
@@ -150,15 +185,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", type=Path, help="write the overlays here")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--record", metavar="NAME", help="also store the figures in the model's card under NAME")
+    parser.add_argument("--hole-geometry", choices=["off", "auto", "known"], default="auto",
+                        help="the network alone, drawn to hole edges of estimated radius (default), or of "
+                        "em_hole_finder's labelled radius")
     args = parser.parse_args(argv)
     if not args.real.is_dir():
         print(f"{args.real}: not found; nothing to measure", file=sys.stderr)
         return 2
     model, card = load_model(args.model)
     predictor = Predictor(model, card, args.tta)
-    figures = {"em_hole_finder_heldout": hole_finder(predictor, args.real)}
-    figures["empiar10017"], pictures = empiar(predictor, args.real)
-    figures["Ucsf_stack_1142_DW"], picture = ucsf(predictor, args.real)
+    drawn = args.hole_geometry != "off"
+    radius = labelled_hole_radius(args.real) if args.hole_geometry == "known" else None
+    if radius is not None:
+        print(f"em_hole_finder hole radius from the training holes' masks: {radius:.0f} px")
+    figures = {"em_hole_finder_heldout": hole_finder(predictor, args.real, hole_radius=radius, hole_geometry=drawn)}
+    figures["empiar10017"], pictures = empiar(predictor, args.real, drawn)
+    figures["Ucsf_stack_1142_DW"], picture = ucsf(predictor, args.real, drawn)
     pictures.append(picture)
     for section, values in figures.items():
         print(section)

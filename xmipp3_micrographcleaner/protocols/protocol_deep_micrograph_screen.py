@@ -103,6 +103,15 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                            "micrographs downsampled so that this box is 16 px wide (the bundled model "
                            "keeps the downsampled micrograph 320-640 px across whatever the box), and "
                            "scores the disc of this diameter.")
+        form.addParam("holeDiameter", params.FloatParam, allowsNull=True, label="Hole diameter (µm)",
+                      help="The grid's hole diameter: 1.2 for Quantifoil or UltrAuFoil R1.2/1.3 and C-flat "
+                           "1.2/1.3, 2 for R2/1, R2/2 and C-flat 2/2. Film edges are fitted with circles of "
+                           "this size (with the micrographs' pixel size), which completes faint film and "
+                           "straightens ragged boundaries. Empty: the size is estimated on each micrograph.")
+        form.addParam("useHoleGeometry", params.BooleanParam, default=True, label="Fit hole edges",
+                      expertLevel=params.LEVEL_ADVANCED,
+                      help="Draw the network's badness to the hole edge fitted on each micrograph. No: the "
+                           "network's masks as they are (e.g. lacey grids, which have no round holes).")
         form.addParam("maxFlagged", params.FloatParam, default=0.8, label="Max. flagged fraction",
                       validators=[params.Range(0, 1)],
                       help="Micrographs with more of their area flagged bad (0..1) go to "
@@ -281,7 +290,9 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                     max_flagged=self.maxFlagged.get(), max_iciness=self.maxIciness.get(),
                     min_distance=self._minDistances(), tta=contract.AUGMENTATIONS[self.tta.get()],
                     batch_size=self.networkBatchSize.get(), thumbnails=self.saveThumbnails.get(),
-                    save_masks=self.saveMasks.get(), micrographs=entries,
+                    save_masks=self.saveMasks.get(), hole_geometry=self.useHoleGeometry.get(),
+                    hole_diameter=self.holeDiameter.get() if self.useHoleGeometry.get() else None,
+                    micrographs=entries,
                     run_id="%s %d" % (self.getRunName(), os.getpid()))  # this process's workers share the folder
 
     def _adoptMasks(self, micIds):
@@ -388,6 +399,8 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
             errors.append("Min. distance per class: %s" % error)
         if self.maxIciness.get() is not None and self.maxIciness.get() <= 0:
             errors.append("Max. iciness must be positive (or empty: no ice rule), got %s" % self.maxIciness.get())
+        if self.holeDiameter.get() is not None and not 0 < self.holeDiameter.get() <= 100:
+            errors.append("The hole diameter is in µm (1.2 or 2 for most grids), got %s" % self.holeDiameter.get())
         if not self._withCoordinates() and not self.inputMicrographs.hasValue():
             errors.append("Give coordinates, micrographs, or both.")
         elif not self._withCoordinates() and not self.boxSize.get():

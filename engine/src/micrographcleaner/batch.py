@@ -7,8 +7,8 @@ thumbnail, flagged fractions and, per coordinate id, goodness, distance, decisio
 
 The manifest's and the result's fields are defined in :mod:`.contract`, for example::
 
-    {"version": 2, "output_dir": "...", "box_size": 200, "threshold": 0.8, "min_distance": {"any": 100.0},
-     "max_flagged": 0.8, "gpus": "cpu", "thumbnails": true,
+    {"version": 3, "output_dir": "...", "box_size": 200, "threshold": 0.8, "min_distance": {"any": 100.0},
+     "max_flagged": 0.8, "hole_diameter": 1.2, "gpus": "cpu", "thumbnails": true,
      "micrographs": [{"id": 7, "path": "...", "pixel_size": 1.1, "key": "mic007",
                       "coordinates": {"id": [1, 2], "x": [10.0, 20.0], "y": [30.0, 40.0]}}]}
 
@@ -134,7 +134,9 @@ def options_from_manifest(manifest: dict) -> CleaningOptions:
                               thumbnails=bool(_setting(manifest, "thumbnails")),
                               write_masks=bool(_setting(manifest, "save_masks")),
                               class_maps=bool(_setting(manifest, "class_maps")),
-                              extra_downsampling=_number(manifest, "extra_downsampling"))
+                              extra_downsampling=_number(manifest, "extra_downsampling"),
+                              hole_geometry=bool(_setting(manifest, "hole_geometry")),
+                              hole_diameter=_number(manifest, "hole_diameter"))
     options.check(lambda name: name if name != "min_distance" else "min_distance of")
     check_number("threads", _setting(manifest, "threads"), 0)
     check_number("batch_size", _setting(manifest, "batch_size"), 0)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .classes import class_channels
 from .contract import ANY_CLASS, OUTSIDE_MICROGRAPH, micrograph_failed
+from .holes import hole_radius, with_hole_geometry
 from .images import MicrographError, file_sha256, read_mask, read_micrograph, write_json, write_mask
 from .jobs import output_paths
 from .options import CleaningOptions, Job, OptionError
@@ -124,6 +125,9 @@ class Cleaner:
         pixel_size = job.pixel_size or micrograph.pixel_size
         measured = {name: measure(micrograph.data, pixel_size) for name, measure in self.measures.items()}
         measured["warnings"] = self.options.box_warnings(micrograph.data.shape)
+        if self.options.hole_geometry and self.options.hole_diameter and not pixel_size:
+            measured["warnings"].append("hole diameter given but no pixel size (header or --pixel-size): the hole "
+                                        "radius is estimated")
         return _Prepared(job, working, geometry, factor, pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
@@ -140,6 +144,7 @@ class Cleaner:
         if not isinstance(previous, dict) or (
                 previous.get("model_sha256") != self.card.sha256 or previous.get("model") != self.card.name
                 or previous.get("calibration") != self.card.calibration
+                or previous.get("hole_geometry") != self.options.hole_setting
                 or tuple(previous.get("working_shape", ())) != geometry.working_shape
                 or previous.get("micrograph_sha256") != checksum):
             return None
@@ -177,6 +182,12 @@ class Cleaner:
         reused = prepared.reused is not None
         badness, masks_sha256 = prepared.reused if reused else (self.predictor.predict(prepared.working), {})
         timings["network"] = time.perf_counter() - started
+        edge = None
+        if self.options.hole_geometry and not reused:
+            started = time.perf_counter()
+            badness, edge = with_hole_geometry(prepared.working, badness, self.card.classes,
+                                               self._hole_radius(geometry, prepared))
+            timings["hole_geometry"] = time.perf_counter() - started
 
         started = time.perf_counter()
         paths = self.paths(job)
@@ -198,6 +209,8 @@ class Cleaner:
                                 timings, reused)
         summary.update(rejection=rejection, micrograph_sha256=prepared.checksum, masks_sha256=masks_sha256)
         summary.update(prepared.measured)
+        summary.update(hole_geometry=self.options.hole_setting,
+                       hole_edge=edge.to_summary() if edge else self._previous_edge(job, reused))
         if self.options.thumbnails:
             centres = None if job.xy is None else geometry.to_working(job.xy)
             picture = render(prepared.working, badness, self.card.classes, centres,
@@ -207,6 +220,18 @@ class Cleaner:
             summary["thumbnail"] = paths["thumbnail"].name
         write_json(paths["json"], summary)
         return Result(job, None, summary, scores, badness)
+
+    def _hole_radius(self, geometry: Geometry, prepared: _Prepared) -> float | None:
+        """The hole radius in working px when the diameter and the pixel size are both known."""
+        if self.options.hole_diameter is None or not prepared.pixel_size:
+            return None
+        return hole_radius(self.options.hole_diameter, prepared.pixel_size, float(np.mean(geometry.scale)))
+
+    def _previous_edge(self, job: Job, reused: bool) -> dict | None:
+        """A reused mask's hole edge, as the run that drew it recorded it."""
+        if not reused:
+            return None
+        return json.loads(self.paths(job)["json"].read_text()).get("hole_edge")
 
     def _write_masks(self, paths: dict[str, Path], badness: np.ndarray, geometry: Geometry,
                      pixel_size: float | None) -> dict[str, str]:

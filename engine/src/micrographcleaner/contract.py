@@ -140,7 +140,7 @@ REDECIDABLE_REASONS = (ACCEPTED, LOW_GOODNESS, NEAR_BAD_REGION)
 failed, a class's distance) stand whatever the threshold."""
 
 # ---------------------------------------------------------------------------- manifest
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 """Raised with any change of the manifest's or the result's layout; the engine refuses others."""
 MANIFEST_REQUIRED = ("output_dir", "box_size", "micrographs")
 MANIFEST_DEFAULTS = {
@@ -160,6 +160,8 @@ MANIFEST_DEFAULTS = {
     "save_masks": True,
     "class_maps": False,
     "extra_downsampling": 1.0,
+    "hole_geometry": True,  # draw the badness to the hole edge fitted on each micrograph
+    "hole_diameter": None,  # µm (needs the pixel size); None: the hole radius is estimated per micrograph
     "run_id": None,  # the caller's run: its batches may write into output_dir at once, another run's not
 }
 MICROGRAPH_FIELDS = ("id", "path", "pixel_size", "key", "coordinates")
@@ -201,15 +203,17 @@ RESULT_MICROGRAPH_FIELDS = ("id", "path", "ok", "error", "summary", "mask", "thu
 SUMMARY_FIELDS = ("micrograph", "model", "model_sha256", "calibration", "classes", "box_size",
                   "particle_diameter", "downsampling_factor", "micrograph_shape", "working_shape", "pixel_size", "flagged_fraction",
                   "mean_badness", "uncertain_fraction", "class_fractions", "mostly_bad", "rejection", "mask",
-                  "mask_reused", "timings", "micrograph_sha256", "masks_sha256", "iciness", "warnings", "thumbnail",
-                  "coordinates")
+                  "mask_reused", "timings", "micrograph_sha256", "masks_sha256", "iciness", "warnings", "hole_geometry",
+                  "hole_edge", "thumbnail", "coordinates")
 """A processed micrograph's summary (also its ``<stem>.json``). ``uncertain_fraction`` is the share of
 working pixels with a badness between :data:`UNCERTAIN_BADNESS` (where a correction teaches most);
 ``calibration`` is the card's (a model recalibrated is another model: its masks are not reused);
 ``rejection`` is the micrograph's rejection reason (:data:`MOSTLY_BAD`, :data:`CRYSTALLINE_ICE`) or None, and ``coordinates`` counts
 the decisions after it; ``masks_sha256`` holds the checksum of each mask file written, by kind, so
 that a damaged or replaced mask is predicted again; ``iciness`` is None where the pixel size is
-unknown or too coarse; ``warnings`` lists what looked implausible (e.g. the box size);
+unknown or too coarse; ``warnings`` lists what looked implausible (e.g. the box size); ``hole_geometry`` is what was asked
+of it (``used``, ``diameter_um``) and ``hole_edge`` the edge fitted (``x``, ``y``, ``radius`` in working px,
+``score``, ``confidence``; None when none was fitted);
 ``thumbnail`` is only present when written."""
 RESULT_COORDINATE_FIELDS = ("id", "goodness", "distance", "class_distance", "accepted", "reason")
 """Lists in the order of the manifest's coordinate ids; goodness and distances are None where they

@@ -17,6 +17,8 @@ from .scoring import MicrographRule, ScoringRule
 
 MAX_BOX_SIZE = 20000.0
 """Larger than any detector: a box beyond this is a typo (or not in pixels)."""
+MAX_HOLE_DIAMETER = 100.0
+"""µm: larger than any holey grid's holes (1 to 3.5 µm); beyond this it is not in µm."""
 MIN_PLAUSIBLE_BOX = 10.0
 """Smaller than any particle's box: a box below this is probably in other units or of binned images."""
 
@@ -60,6 +62,8 @@ class CleaningOptions:
     class_maps: bool = False  # also <stem>_class_maps.mrc: one float32 section per class, at the mask's size
     mask_suffix: str = MASK_SUFFIX  # masks are <stem><suffix>.mrc
     extra_downsampling: float = 1.0
+    hole_geometry: bool = True  # draw the badness to the fitted hole edge (holes.py)
+    hole_diameter: float | None = None  # µm; None: the hole radius is estimated per micrograph
 
     @property
     def diameter(self) -> float:
@@ -70,11 +74,17 @@ class CleaningOptions:
         check_number(spell("box_size"), self.box_size, 1, MAX_BOX_SIZE, low_allowed=True)  # px: under 1 is a typo
         check_number(spell("particle_diameter"), self.particle_diameter, 0, MAX_BOX_SIZE)
         check_number(spell("extra_downsampling"), self.extra_downsampling, 0)
+        check_number(spell("hole_diameter"), self.hole_diameter, 0, MAX_HOLE_DIAMETER)
         check_number(spell("threshold"), self.rule.threshold, 0, 1, low_allowed=True)
         for name, limit in self.rule.min_distance.items():
             check_number(f"{spell('min_distance')} {name}", limit, 0, low_allowed=True)
         check_number(spell("max_flagged"), self.micrograph_rule.max_flagged, 0, 1, low_allowed=True)
         check_number(spell("max_iciness"), self.micrograph_rule.max_iciness, 0)
+
+    @property
+    def hole_setting(self) -> dict:
+        """What the hole geometry was asked to do: a mask made otherwise is not reused."""
+        return {"used": self.hole_geometry, "diameter_um": self.hole_diameter if self.hole_geometry else None}
 
     def box_warnings(self, micrograph_shape: tuple[int, int]) -> list[str]:
         """What makes the box size implausible for a micrograph of this shape (rows, columns): it runs

@@ -22,6 +22,11 @@ def add_micrograph_arguments(parser: argparse.ArgumentParser) -> None:
                         help="diameter of the disc scored around each coordinate (default: the box size)")
     parser.add_argument("--extra-downsampling", type=float, default=1.0,
                         help="downsample more than box/16 (helps with very large carbon areas)")
+    parser.add_argument("--hole-diameter", type=float, metavar="UM",
+                        help="the grid's hole diameter in um (Quantifoil R1.2/1.3: 1.2, R2/1: 2; needs the pixel "
+                        "size): film edges are fitted with circles of that size (default: the size is estimated)")
+    parser.add_argument("--no-hole-geometry", dest="hole_geometry", action="store_false",
+                        help="leave the network's badness as it is, with no hole edge fitted")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +53,8 @@ def cleaning_options(args: argparse.Namespace, rule: ScoringRule) -> CleaningOpt
     options = CleaningOptions(box_size=args.box_size, output_dir=args.output_dir,
                               particle_diameter=args.particle_diameter, rule=rule, full_size=args.full_size,
                               thumbnails=args.thumbnails, extra_downsampling=args.extra_downsampling,
-                              class_maps=args.class_maps)
+                              class_maps=args.class_maps, hole_geometry=args.hole_geometry,
+                              hole_diameter=args.hole_diameter)
     try:
         options.check(lambda name: "--" + name.replace("_", "-"))
         check_number("--pixel-size", args.pixel_size, 0)

@@ -1,0 +1,163 @@
+"""Hole geometry: the circular edge of a grid hole, fitted to the film evidence, and the badness drawn to it.
+
+Holey grids (Quantifoil, C-flat, UltrAuFoil) have round holes of a size the user knows. A frame
+near a hole's edge shows an arc of that circle with the film on its outside. Faint film that the
+network finds only in part, or with a ragged boundary, still shows in the low frequencies: the
+network's badness and the image's darkness both change across the arc. One circle is fitted to
+both at once: the sum under a disc is a convolution, so every centre is tried for each radius.
+The network's evidence is its carbon class (for a model with classes), so that an ice ball is
+never taken for film. Where the fit is clear, the badness logits are pulled toward it: up on the film side, down on
+the hole side (only as far as the badness there is carbon: contamination in the hole stays).
+
+The image is detrended (a least-squares plane) before it is scored: a thickness gradient over
+empty ice is explained by the plane, not by a circle. The thresholds were chosen on
+em_hole_finder's training and validation holes (``engine/benchmarks/benchmark_real.py`` reports
+the held-out ones, with and without the geometry).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage, signal
+
+from .preprocessing import area_resize
+
+COARSE_SIDE = 80
+"""Longer side (px) of the coarse image the circle is fitted on: the films are in the low frequencies."""
+MIN_SHARE = 0.03
+"""Each side of a fitted circle holds at least this share of the frame."""
+CONFIDENCE = (0.40, 0.60)
+"""Fit scores (the two contrasts summed) from which a fit starts to count, and counts fully."""
+STRENGTH = 4.0
+"""Logit added at full confidence, well inside the film (and taken away well inside the hole)."""
+EDGE_SOFTNESS = 3.0 / 320
+"""Width of the logit ramp across the arc, as a share of the working image's longer side."""
+KNOWN_RADIUS_SPREAD = (0.87, 1.0, 1.15)
+"""Radii tried around a known hole radius: tilt, magnification and drawing tolerance."""
+UNKNOWN_RADII = tuple(float(r) for r in np.geomspace(0.5, 3.0, 7))
+"""Radii tried without a hole diameter, as multiples of the working image's longer side."""
+
+
+@dataclass(frozen=True)
+class HoleEdge:
+    """A fitted hole edge in working pixels: centre (x, y), radius, fit score and its confidence 0..1."""
+
+    x: float
+    y: float
+    radius: float
+    score: float
+    confidence: float
+
+    def signed_distance(self, shape: tuple[int, int]) -> np.ndarray:
+        """Distance of each working pixel from the arc, positive on the film side (outside the hole)."""
+        rows, columns = np.mgrid[:shape[0], :shape[1]]
+        return np.hypot(columns - self.x, rows - self.y) - self.radius
+
+    def to_summary(self) -> dict:
+        return {"x": round(self.x, 2), "y": round(self.y, 2), "radius": round(self.radius, 2),
+                "score": round(self.score, 4), "confidence": round(self.confidence, 4)}
+
+
+def hole_radius(diameter_um: float, pixel_size: float, micrograph_pixels_per_working: float) -> float:
+    """A hole's radius in working pixels from its diameter (µm) and the micrograph's pixel size (Å/px)."""
+    return diameter_um * 1e4 / 2 / pixel_size / micrograph_pixels_per_working
+
+
+def coarse_features(working: np.ndarray, film: np.ndarray) -> list[np.ndarray]:
+    """The film evidence on the coarse grid, each positive where film is: the network's film
+    probability (centred, in units of half its range) and the image's darkness (detrended, standardised)."""
+    factor = max(working.shape) / COARSE_SIDE
+    shape = tuple(max(4, int(round(side / factor))) for side in working.shape)
+    image = ndimage.gaussian_filter(area_resize(working, shape), 1.0)  # type: ignore[arg-type]
+    rows, columns = np.mgrid[:shape[0], :shape[1]]
+    plane = np.stack([np.ones(image.size), columns.ravel(), rows.ravel()], axis=1)
+    image = image - (plane @ np.linalg.lstsq(plane, image.ravel(), rcond=None)[0]).reshape(shape)
+    film = area_resize(np.ascontiguousarray(film, dtype=np.float32), shape)  # type: ignore[arg-type]
+    return [(film - film.mean()) / 0.5, -(image - image.mean()) / (image.std() + 1e-9)]
+
+
+def _disc(radius: float) -> np.ndarray:
+    reach = int(np.ceil(radius))
+    y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    return (x * x + y * y <= radius * radius).astype(np.float64)
+
+
+def _contrasts(features: list[np.ndarray], radius: float) -> tuple[np.ndarray, int]:
+    """Per feature, for every disc centre on a canvas padded by the radius: (mean outside - mean
+    inside) x sqrt(n_in n_out) / n, the signed root of the two-region split's between-class variance."""
+    reach = int(np.ceil(radius))
+    disc = _disc(radius)
+    total = features[0].size
+    inside = signal.fftconvolve(np.pad(np.ones(features[0].shape), reach), disc, mode="same")
+    inside = np.clip(np.rint(inside), 0, total)
+    outside = total - inside
+    usable = (inside >= MIN_SHARE * total) & (outside >= MIN_SHARE * total)
+    weight = np.sqrt(inside * outside) / total
+    contrasts = []
+    for feature in features:
+        summed = signal.fftconvolve(np.pad(feature, reach), disc, mode="same")
+        mean_in = summed / np.maximum(inside, 1)
+        mean_out = (feature.sum() - summed) / np.maximum(outside, 1)
+        contrasts.append(np.where(usable, (mean_out - mean_in) * weight, -np.inf))
+    return np.stack(contrasts), reach
+
+
+def fit_edge(working: np.ndarray, film: np.ndarray, radii: list[float]) -> HoleEdge | None:
+    """The circle (one of ``radii``, working px) across which the network's ``film`` probability and
+    the image agree most that film lies outside; None when no circle leaves both sides a share of
+    the frame, or none has both agree."""
+    features = coarse_features(working, film)
+    scale = max(working.shape) / max(features[0].shape)  # working px per coarse px
+    best = None
+    for radius in radii:
+        contrasts, reach = _contrasts(features, radius / scale)
+        agreed = np.where((contrasts > 0).all(axis=0), contrasts.sum(axis=0), -np.inf)  # both must see film out
+        row, column = np.unravel_index(int(np.argmax(agreed)), agreed.shape)
+        score = float(agreed[row, column])
+        if np.isfinite(score) and (best is None or score > best[0]):
+            best = (score, (column - reach + 0.5) * scale - 0.5, (row - reach + 0.5) * scale - 0.5, radius)
+    if best is None:
+        return None
+    score, x, y, radius = best
+    low, high = CONFIDENCE
+    return HoleEdge(float(x), float(y), float(radius), score, float(np.clip((score - low) / (high - low), 0, 1)))
+
+
+def draw_to_edge(badness: np.ndarray, edge: HoleEdge, carbon_channel: int | None) -> np.ndarray:
+    """``badness`` with its logits pulled toward ``edge`` by its confidence: up outside the hole and,
+    with a carbon channel, down inside it by the share of the badness that is carbon."""
+    if edge.confidence <= 0:
+        return badness
+    softness = EDGE_SOFTNESS * max(badness.shape[:2])
+    pull = STRENGTH * edge.confidence * np.tanh(edge.signed_distance(badness.shape[:2]) / softness)
+    if carbon_channel is None:
+        pull = np.maximum(pull, 0.0)
+    else:
+        carbon = badness[..., carbon_channel] / np.maximum(badness[..., 1:].sum(axis=-1), 1e-6)
+        pull = np.where(pull < 0, pull * carbon, pull)
+    bad = np.clip(badness[..., 0].astype(np.float64), 1e-6, 1 - 1e-6)
+    drawn = 1.0 / (1.0 + np.exp(-(np.log(bad) - np.log1p(-bad) + pull)))
+    result = np.array(badness, dtype=np.float32, copy=True)
+    result[..., 0] = drawn
+    if carbon_channel is not None:  # what was added is carbon; what was taken away was carbon
+        result[..., carbon_channel] = np.clip(badness[..., carbon_channel] + (drawn - badness[..., 0]), 0, 1)
+    return result
+
+
+def radii_to_try(working_shape: tuple[int, int], radius: float | None) -> list[float]:
+    """Around the known hole radius (working px), or a wide range of them when it is unknown."""
+    if radius is not None:
+        return [radius * spread for spread in KNOWN_RADIUS_SPREAD]
+    return [max(working_shape) * multiple for multiple in UNKNOWN_RADII]
+
+
+def with_hole_geometry(working: np.ndarray, badness: np.ndarray, classes: list[str],
+                       radius: float | None) -> tuple[np.ndarray, HoleEdge | None]:
+    """The badness drawn to the hole edge fitted on this working image (radius in working px, or
+    None: estimated), and that edge (None when no circle fits)."""
+    carbon = classes.index("carbon") if "carbon" in classes else None
+    edge = fit_edge(working, badness[..., 0 if carbon is None else carbon], radii_to_try(working.shape, radius))
+    if edge is None:
+        return badness, None
+    return draw_to_edge(badness, edge, carbon), edge
