@@ -44,7 +44,7 @@ def test_predict_writes_small_mask_and_json(disc_mrc, model_path, tmp_path):
     summary = json.loads((out / "disc.json").read_text())
     assert summary["downsampling_factor"] == 2.0 and summary["model"] == "discs"
     assert summary["flagged_fraction"] == pytest.approx(np.pi * 90 ** 2 / 640 ** 2, abs=0.01)
-    assert set(summary["timings"]) == {"read", "preprocess", "checksum", "network", "write", "score"}
+    assert set(summary["timings"]) == {"read", "preprocess", "checksum", "network", "hole_geometry", "write", "score"}
     assert not summary["mostly_bad"]
 
 
@@ -440,3 +440,19 @@ def test_clean_mics_reads_csv_names_other_files_and_says_it_only_scored(disc_mrc
     assert captured.out.strip().splitlines()[-1] == (
         f"1 micrograph done, 0 failed; 4 coordinates: 4 accepted, 0 rejected (scored only, no threshold); "
         f"6% flagged bad on average; outputs in {out}")
+
+
+def test_hole_geometry_is_recorded_and_a_mask_drawn_otherwise_is_predicted_again(disc_mrc, model_path, tmp_path):
+    out = tmp_path / "out"
+    args = ["predict", disc_mrc, "--box-size", BOX, "--output-dir", out, "--model", model_path, "--quiet",
+            "--gpus", "cpu"]
+    assert run(*args, "--hole-diameter", 0) == 2  # not in um: refused before any work
+    assert not (out / "disc.json").exists()
+    assert run(*args, "--no-hole-geometry") == 0
+    summary = json.loads((out / "disc.json").read_text())
+    assert summary["hole_geometry"] == {"used": False, "diameter_um": None} and summary["hole_edge"] is None
+    assert run(*args, "--hole-diameter", 1.2, "--pixel-size", 1.5) == 0
+    summary = json.loads((out / "disc.json").read_text())
+    assert summary["mask_reused"] is False and summary["hole_geometry"] == {"used": True, "diameter_um": 1.2}
+    assert run(*args, "--hole-diameter", 1.2, "--pixel-size", 1.5) == 0
+    assert json.loads((out / "disc.json").read_text())["mask_reused"] is True
