@@ -161,3 +161,68 @@ def test_hollow_particles_are_rings_and_good():
         centre_values.append(micrograph.image[distance < 0.3 * radius].mean())
         rim_values.append(micrograph.image[(distance > 0.7 * radius) & (distance < radius)].mean())
     assert np.mean(centre_values) > np.mean(rim_values)  # dark rim, lighter middle: a ring
+
+
+def test_empty_ice_has_a_thickness_gradient_no_particles_and_is_good():
+    shape = (128, 128)
+    seeds = [seed for seed in range(300) if draw_scene(seed, shape)["ice"].get("empty")]
+    assert len(seeds) >= 5
+    for seed in seeds[:5]:
+        micrograph = simulate(seed, shape)
+        assert (micrograph.labels == 0).all() and len(micrograph.particles) == 0
+        # the gradient: the image's linear trend across the frame exceeds the per-pixel noise's share
+        rows, columns = np.mgrid[:shape[0], :shape[1]]
+        plane = np.stack([np.ones(rows.size), columns.ravel(), rows.ravel()], axis=1)
+        trend = plane @ np.linalg.lstsq(plane, micrograph.image.ravel(), rcond=None)[0]
+        assert trend.max() - trend.min() > 0.05 * micrograph.image.mean()
+
+
+def test_film_with_only_an_edge_line_is_film_as_bright_as_the_hole():
+    """Film whose only sign is a faint line along its edge: labelled carbon, no darker than the hole
+    beyond the noise, and the line stands out of both sides."""
+    from scipy import ndimage
+
+    shape = (128, 160)
+    seeds = [seed for seed in range(800) if (carbon := draw_scene(seed, shape)["carbon"]) and "edge_line" in carbon[0]
+             and not any(draw_scene(seed, shape)[kind] for kind in ("contamination", "aggregate", "crystalline_ice"))]
+    assert len(seeds) >= 5
+    lined = 0
+    for seed in seeds[:5]:
+        micrograph = simulate(seed, shape)
+        film, hole = micrograph.labels == CODES["carbon"], micrograph.labels == 0
+        if film.sum() < 512 or hole.sum() < 512:
+            continue
+        film_depth, hole_depth = ndimage.distance_transform_edt(film), ndimage.distance_transform_edt(hole)
+        line = (film & (film_depth <= 1)) | (hole & (hole_depth <= 1))
+        beside = (film & (film_depth > 2) & (film_depth <= 8)) | (hole & (hole_depth > 2) & (hole_depth <= 8))
+        # on either side near the edge (away from the frame's ice gradient) film and hole look alike
+        image = micrograph.image
+        assert abs(image[beside & film].mean() - image[beside & hole].mean()) < image[hole].std()
+        contrast = micrograph.scene["carbon"][0]["edge_line"]["contrast"]
+        difference = image[line].mean() - image[beside].mean()
+        lined += np.sign(difference) == np.sign(contrast)
+    assert lined >= 3
+
+
+def test_a_crystalline_mosaic_is_labelled_and_stays_in_its_patch():
+    """Half the crystalline patches are a mosaic of flat crystallites: labelled crystalline ice, and
+    confined to the patch."""
+    from scipy import ndimage
+
+    shape = (128, 128)
+    seeds = [seed for seed in range(1500) if (ice := draw_scene(seed, shape)["crystalline_ice"]) and "mosaic" in ice[0]
+             and 0.2 < ice[0]["coverage"] < 0.8]
+    assert len(seeds) >= 3
+    for seed in seeds[:3]:
+        micrograph = simulate(seed, shape)
+        crystalline = micrograph.labels == CODES["crystalline_ice"]
+        assert crystalline.any()
+        plain = json.loads(json.dumps(micrograph.scene))
+        del plain["crystalline_ice"][0]["mosaic"]
+        without = render(plain)
+        assert (without.labels == micrograph.labels).all()
+
+        # the mosaic changes the patch, and only the patch (beyond its blurred border)
+        changed = np.abs(micrograph.image - without.image)
+        far = ndimage.distance_transform_edt(~crystalline) > 4
+        assert changed[crystalline].mean() > 5 * changed[far].mean()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import fft, ndimage
 
 from .preprocessing import area_resize
 
@@ -29,7 +29,7 @@ MIN_SHARE = 0.03
 """Each side of a fitted circle holds at least this share of the frame."""
 CONFIDENCE = (0.40, 0.60)
 """Fit scores (the two contrasts summed) from which a fit starts to count, and counts fully."""
-STRENGTH = 4.0
+STRENGTH = 12.0
 """Logit added at full confidence, well inside the film (and taken away well inside the hole)."""
 EDGE_SOFTNESS = 3.0 / 320
 """Width of the logit ramp across the arc, as a share of the working image's longer side."""
@@ -77,30 +77,37 @@ def coarse_features(working: np.ndarray, film: np.ndarray) -> list[np.ndarray]:
     return [(film - film.mean()) / 0.5, -(image - image.mean()) / (image.std() + 1e-9)]
 
 
-def _disc(radius: float) -> np.ndarray:
-    reach = int(np.ceil(radius))
-    y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1]
-    return (x * x + y * y <= radius * radius).astype(np.float64)
+class _DiscSums:
+    """Sums of the features under a disc centred on every pixel of a canvas that pads the frame by
+    ``reach``: one FFT of each feature, then one product per radius. A circular convolution is exact
+    here, since no disc of radius <= ``reach`` centred on the canvas wraps round onto the frame."""
 
+    def __init__(self, features: list[np.ndarray], reach: int):
+        self.reach = reach
+        height, width = features[0].shape
+        self.shape = (fft.next_fast_len(height + 2 * reach, real=True), fft.next_fast_len(width + 2 * reach, real=True))
+        stack = np.zeros((len(features) + 1, *self.shape))
+        stack[0, reach:reach + height, reach:reach + width] = 1.0  # the frame itself: pixel counts
+        for index, feature in enumerate(features, start=1):
+            stack[index, reach:reach + height, reach:reach + width] = feature
+        self.spectra = fft.rfft2(stack, workers=1)
+        self.totals = [float(height * width)] + [float(feature.sum()) for feature in features]
+        rows, columns = (np.fft.fftfreq(n, 1 / n) for n in self.shape)  # signed offsets, wrapped
+        self.distance2 = rows[:, None] ** 2 + columns[None, :] ** 2
 
-def _contrasts(features: list[np.ndarray], radius: float) -> tuple[np.ndarray, int]:
-    """Per feature, for every disc centre on a canvas padded by the radius: (mean outside - mean
-    inside) x sqrt(n_in n_out) / n, the signed root of the two-region split's between-class variance."""
-    reach = int(np.ceil(radius))
-    disc = _disc(radius)
-    total = features[0].size
-    inside = signal.fftconvolve(np.pad(np.ones(features[0].shape), reach), disc, mode="same")
-    inside = np.clip(np.rint(inside), 0, total)
-    outside = total - inside
-    usable = (inside >= MIN_SHARE * total) & (outside >= MIN_SHARE * total)
-    weight = np.sqrt(inside * outside) / total
-    contrasts = []
-    for feature in features:
-        summed = signal.fftconvolve(np.pad(feature, reach), disc, mode="same")
-        mean_in = summed / np.maximum(inside, 1)
-        mean_out = (feature.sum() - summed) / np.maximum(outside, 1)
-        contrasts.append(np.where(usable, (mean_out - mean_in) * weight, -np.inf))
-    return np.stack(contrasts), reach
+    def contrasts(self, radius: float) -> np.ndarray:
+        """Per feature, at every centre: (mean outside - mean inside) x sqrt(n_in n_out) / n, the signed
+        root of the two-region split's between-class variance; -inf where a side is under MIN_SHARE."""
+        disc = fft.rfft2((self.distance2 <= radius * radius).astype(np.float64), workers=1)
+        sums = fft.irfft2(self.spectra * disc, s=self.shape, workers=1)
+        total = self.totals[0]
+        inside = np.clip(np.rint(sums[0]), 0, total)
+        outside = total - inside
+        usable = (inside >= MIN_SHARE * total) & (outside >= MIN_SHARE * total)
+        weight = np.sqrt(inside * outside) / total
+        contrasts = [((feature_total - summed) / np.maximum(outside, 1) - summed / np.maximum(inside, 1)) * weight
+                     for summed, feature_total in zip(sums[1:], self.totals[1:])]
+        return np.where(usable, np.stack(contrasts), -np.inf)
 
 
 def fit_edge(working: np.ndarray, film: np.ndarray, radii: list[float]) -> HoleEdge | None:
@@ -109,14 +116,15 @@ def fit_edge(working: np.ndarray, film: np.ndarray, radii: list[float]) -> HoleE
     the frame, or none has both agree."""
     features = coarse_features(working, film)
     scale = max(working.shape) / max(features[0].shape)  # working px per coarse px
+    sums = _DiscSums(features, int(np.ceil(max(radii) / scale)))
     best = None
     for radius in radii:
-        contrasts, reach = _contrasts(features, radius / scale)
+        contrasts = sums.contrasts(radius / scale)
         agreed = np.where((contrasts > 0).all(axis=0), contrasts.sum(axis=0), -np.inf)  # both must see film out
         row, column = np.unravel_index(int(np.argmax(agreed)), agreed.shape)
         score = float(agreed[row, column])
         if np.isfinite(score) and (best is None or score > best[0]):
-            best = (score, (column - reach + 0.5) * scale - 0.5, (row - reach + 0.5) * scale - 0.5, radius)
+            best = (score, (column - sums.reach + 0.5) * scale - 0.5, (row - sums.reach + 0.5) * scale - 0.5, radius)
     if best is None:
         return None
     score, x, y, radius = best

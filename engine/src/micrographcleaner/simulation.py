@@ -79,7 +79,7 @@ def draw_scene(seed: int, shape: tuple[int, int] = (256, 256)) -> dict:
     # hollow particles (vesicles, empty capsids) are good too; drawn from the particles' own seed
     scene["particles"]["hollow"] = bool(np.random.default_rng(scene["particles"]["seed"] + 1).random() < 0.15)
     if empty or rng.random() < 0.22:  # a clean frame: nothing bad at all
-        return scene
+        return scene if empty else _maybe_empty_ice(scene)
     side = float(np.hypot(height, width))
     if rng.random() < 0.45:
         scene["carbon"] = _draw_carbon(rng, height, width, pixel_size)
@@ -91,6 +91,7 @@ def draw_scene(seed: int, shape: tuple[int, int] = (256, 256)) -> dict:
                                      "grain": float(rng.uniform(1.5, 5.0)), "contrast": _log_uniform(rng, 0.05, 0.4),
                                      "darkening": float(rng.uniform(-0.05, 0.2)),
                                      "seed": int(rng.integers(2 ** 31))}]
+        _draw_mosaic(scene["crystalline_ice"][0])
     if rng.random() < 0.2:
         scene["aggregate"] = [{"centre": [float(rng.uniform(0, width)), float(rng.uniform(0, height))],
                                "radius": float(diameter * rng.uniform(1.2, 5.0)),
@@ -98,6 +99,29 @@ def draw_scene(seed: int, shape: tuple[int, int] = (256, 256)) -> dict:
                                "density": _log_uniform(rng, 0.1, 0.8),
                                "seed": int(rng.integers(2 ** 31))}
                               for _ in range(int(rng.integers(1, 4)))]
+    return scene
+
+
+def _draw_mosaic(patch: dict) -> None:
+    """Half the crystalline patches, as K2/K3 frames show them at the working scale: a mosaic of
+    crystallites, each a flat step of thickness with sharp borders, crossed by dark bend contours.
+    Drawn from the patch's own seed."""
+    side = np.random.default_rng(patch["seed"] + 3)
+    if side.random() < 0.5:
+        patch["mosaic"] = {"grains": int(side.integers(4, 40)), "contrast": _log_uniform(side, 0.02, 0.15),
+                           "contours": float(side.uniform(0.0, 0.15)), "contour_width": float(side.uniform(0.5, 2.0)),
+                           "seed": int(side.integers(2 ** 31))}
+
+
+def _maybe_empty_ice(scene: dict) -> dict:
+    """A third of the clean frames: vitreous ice with no particles and a steep thickness gradient
+    (K2/K3 frames show it), good all over. Drawn from its own seed, so other scenes stay as they were."""
+    side = np.random.default_rng(scene["seed"] + 0x1CE)
+    if side.random() < 1 / 3:
+        scene["particles"]["coverage"] = 0.0
+        scene["ice"]["thickness"] = float(side.uniform(0.2, 1.2))
+        scene["ice"]["gradient"] = [float(v) for v in side.normal(0, 0.6, 2)]
+        scene["ice"]["empty"] = True
     return scene
 
 
@@ -130,6 +154,13 @@ def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: 
     # to a few particles wide; human labels count it as film, and no particle sits in it.
     if film.random() < 0.3:
         carbon["edge_band"] = {"width": float(film.uniform(1.5, 12.0)), "excess": float(film.uniform(0.05, 0.35))}
+    # Film whose only sign is a faint line along its edge: no darkening, grain like the hole's, no rim.
+    if film.random() < 0.12:
+        carbon.pop("edge_band", None)
+        carbon["faint"] = float(film.uniform(-0.2, 0.3))
+        carbon["grain"] = float(film.uniform(0.0, 0.4))
+        carbon["edge_line"] = {"contrast": float(film.uniform(1.5, 4.0) * film.choice([-1, 1])),  # x the shot noise
+                               "width": float(film.uniform(0.5, 1.5))}
     return [carbon]
 
 
@@ -328,6 +359,9 @@ def _add_carbon(layers: _Layers, grid: _Grid, scene: dict) -> np.ndarray:
         width = carbon["fringe_width"]
         fringe = carbon["fringe"] * (1.0 if faint is None else 0.2)
         layers.brightening += fringe * np.exp(-((depth + width) / width) ** 2)
+        line = carbon.get("edge_line")
+        if line:  # a thin line along the edge, darker or brighter than both sides
+            layers.brightening += line["contrast"] * scene["noise"] * np.exp(-(depth / line["width"]) ** 2)
         band = carbon.get("edge_band")
         if band:  # brighter than the hole by ``excess`` at the edge, fading into the film
             lift = np.expm1(max(thickness, 0.0)) + band["excess"]
@@ -344,6 +378,18 @@ def _add_crystalline_ice(layers: _Layers, grid: _Grid, scene: dict) -> None:
         mottle = np.tanh(3.0 * grid.field(patch["seed"] + 1, patch["grain"]))
         weight = ndimage.gaussian_filter(region.astype(np.float32), grid.oversample * 0.7)
         layers.thickness += weight * (patch["darkening"] + patch["contrast"] * mottle)
+        mosaic = patch.get("mosaic")
+        if mosaic:
+            from scipy.spatial import cKDTree
+
+            mosaic_rng = np.random.default_rng(mosaic["seed"])
+            height, width = grid.working_shape
+            grains = mosaic_rng.uniform(0, 1, (mosaic["grains"], 2)) * [width, height]
+            steps = mosaic_rng.normal(0, mosaic["contrast"], mosaic["grains"])
+            nearest = cKDTree(grains).query(np.stack([grid.x.ravel(), grid.y.ravel()], axis=1))[1]
+            bend = grid.field(mosaic["seed"] + 1, 25.0)  # contours where the crystal's bending crosses zero
+            contours = mosaic["contours"] * np.exp(-(bend / (0.08 * mosaic["contour_width"])) ** 2)
+            layers.thickness += weight * (steps[nearest].reshape(grid.shape) + contours)
         layers.labels[region] = CODES["crystalline_ice"]
 
 
