@@ -25,7 +25,9 @@ from micrographcleaner.simulation import draw_scene, simulate
 from micrographcleaner.thumbnails import rgb
 
 SIDE = 240  # every panel is cropped or padded to this working size
-SEEDS = [4, 3, 6, 33, 7, 102, 27, 5]  # clean, carbon, faint carbon x2, contamination, crystals, aggregates, hollow
+SEEDS = [4, 3, 6, 33, 47, 7, 102, 68, 27, 5]
+"""Empty ice with a gradient, carbon, faint carbon x2, film shown by an edge line only; contamination,
+crystalline ice, a crystalline mosaic, aggregates, hollow particles (with carbon and contamination)."""
 HOLE_FINDER_FRAMES = ["11oct28a_00021gr_00002sq_v01_00002hl_v01_00002en", "11oct28a_00021gr_00002sq_v01_00006hl_v01_00009en"]
 
 
@@ -72,7 +74,7 @@ def main() -> None:
     real_row = real_panels(args.real)
     synthetic = [panel(normalise_and_squash(m.image), m.labels)
                  for m in (simulate(seed, (SIDE, SIDE)) for seed in SEEDS)]
-    rows = [real_row, synthetic[:4], synthetic[4:]]
+    rows = [real_row, synthetic[:5], synthetic[5:]]
     gap, columns = 6, max(len(row) for row in rows)
     figure = Image.new("RGB", (columns * SIDE + (columns - 1) * gap, 3 * SIDE + 2 * gap + 20), (255, 255, 255))
     draw = ImageDraw.Draw(figure)

@@ -79,3 +79,19 @@ def test_the_network_must_agree_that_film_lies_outside():
     badness = badness_of(np.where(film, 0.05, 0.6))
     drawn, edge = with_hole_geometry(frame(film, 0.8), badness, CLASSES, None)
     assert (drawn[..., 0][film] < 0.5).mean() > 0.9
+
+
+def test_an_ice_ball_is_not_taken_for_film():
+    """A dark ice ball in a corner, called contamination, with a weak carbon rim around it (as
+    networks often give): its darkness is the ball's, so no edge is drawn."""
+    rows, columns = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    distance = np.hypot(columns - 300, rows - 20) - 70
+    ball, rim = distance < 0, (distance >= 0) & (distance < 12)
+    image = frame(ball, darkening=3.0, seed=2)
+    badness = np.stack([np.where(ball, 0.95, np.where(rim, 0.3, 0.05)), np.where(rim, 0.3, 0.02),
+                        np.where(ball, 0.95, 0.03)], axis=-1).astype(np.float32)
+    drawn, edge = with_hole_geometry(image, badness, CLASSES, None)
+    assert edge is None or edge.confidence == 0.0
+    assert ((drawn[..., 0] >= 0.5) == (badness[..., 0] >= 0.5)).all()
+    # without leaving the ball out, the rim and the ball's darkness would make an edge
+    assert fit_edge(image, badness[..., 1], radii_to_try(SHAPE, None)).confidence > 0

@@ -20,6 +20,7 @@ import numpy as np
 from .classes import code_channels
 from .contract import DEFAULT_THRESHOLD
 from .coordinates import read_coordinates
+from .holes import with_hole_geometry
 from .images import MICROGRAPH_SUFFIXES, read_bad_mask, read_mask, read_micrograph
 from .labels import at_working_scale
 from .scoring import BAD_LEVEL, ScoringRule, distance_to_bad, score_coordinates
@@ -92,9 +93,14 @@ def find_labelled(folder: Path, box_size: float | None = None) -> list[LabelledM
     return found
 
 
-def evaluate_micrograph(predictor, item: LabelledMicrograph, threshold: float) -> MicrographEvaluation:
+def evaluate_micrograph(predictor, item: LabelledMicrograph, threshold: float,
+                        hole_geometry: bool = True) -> MicrographEvaluation:
+    """The figures of one labelled micrograph, its badness drawn to the hole edge as ``predict``
+    draws it unless ``hole_geometry`` is off."""
     image, geometry = predictor.working_image(read_micrograph(item.path).data, item.box_size)
     badness = predictor.predict(image)
+    if hole_geometry:
+        badness, _ = with_hole_geometry(image, badness, predictor.card.classes, None)
     truth = truth_channels(item.labels, geometry.working_shape, len(item.class_names))
     predicted = badness >= BAD_LEVEL
     present = [name for index, name in enumerate(item.class_names, start=1) if truth[..., index].any()]
@@ -154,11 +160,12 @@ def summarise(results: list[MicrographEvaluation], threshold: float) -> dict:
 
 
 def evaluate_folder(folder: Path, predictor, threshold: float = DEFAULT_THRESHOLD,
-                    box_size: float | None = None, progress=None) -> tuple[list[MicrographEvaluation], dict]:
+                    box_size: float | None = None, progress=None,
+                    hole_geometry: bool = True) -> tuple[list[MicrographEvaluation], dict]:
     items = find_labelled(Path(folder), box_size)
     results = []
     for item in items if progress is None else progress(items):
-        results.append(evaluate_micrograph(predictor, item, threshold))
+        results.append(evaluate_micrograph(predictor, item, threshold, hole_geometry))
     return results, summarise(results, threshold)
 
 
