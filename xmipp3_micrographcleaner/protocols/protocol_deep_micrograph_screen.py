@@ -461,6 +461,10 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                                     ", fine-tuned on micrographs of this data set corrected by hand"
                                     if self.modelChoice.get() == MODEL_FINE_TUNED else "",
                                     100 * self.maxFlagged.get(), counts[OUTPUT_MICROGRAPHS_REJECTED]))
+        if self.useHoleGeometry.get():
+            text += ("; the masks were drawn to the circular hole edge fitted on each micrograph (%s)"
+                     % ("hole diameter %g µm" % self.holeDiameter.get() if self.holeDiameter.get() is not None
+                        else "radius estimated"))
         if self._withCoordinates():
             text += ", and %d of %d particle coordinates lying on clean areas were kept" % (
                 counts[OUTPUT_ACCEPTED], counts[OUTPUT_ACCEPTED] + counts[OUTPUT_REJECTED])

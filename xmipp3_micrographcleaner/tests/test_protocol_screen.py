@@ -191,10 +191,21 @@ class TestScreen(ScreenTestBase):
         self.assertIn("SanchezGarcia2020", "".join(protocol.methods()))
 
     def test_score_only_keeps_every_coordinate(self):
+        """Also: the hole diameter reaches the engine, whose summaries and the methods say so."""
         protocol = self.screen(self.coords.outputCoordinates, threshold=-1, streamingBatchSize=10,
-                               saveThumbnails=False)
+                               saveThumbnails=False, holeDiameter=1.2)
         self.assertEqual(getattr(protocol, OUTPUT_REJECTED).getSize(), 0)
         self.assertEqual(getattr(protocol, OUTPUT_ACCEPTED).getSize(), self.coords.outputCoordinates.getSize())
+        summaries = []
+        for path in glob.glob(os.path.join(protocol._getExtraPath("micrographs"), "*.json")):
+            with open(path) as stream:
+                summaries.append(json.load(stream))
+        self.assertEqual(len(summaries), len(self.truth))
+        for summary in summaries:
+            self.assertEqual(summary["hole_geometry"], {"used": True, "diameter_um": 1.2})
+        self.assertIn("hole diameter 1.2 µm", "".join(protocol.methods()))
+        errors = " ".join(self.screen(self.coords.outputCoordinates, launch=False, holeDiameter=1200.0).validate())
+        self.assertIn("The hole diameter is in µm", errors)
 
     def test_broken_micrograph_is_reported_and_its_picks_rejected(self):
         """A constant micrograph alone in the first batch, with a two-class model: reported, its
