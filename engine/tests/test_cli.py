@@ -455,4 +455,5 @@ def test_hole_geometry_is_recorded_and_a_mask_drawn_otherwise_is_predicted_again
     summary = json.loads((out / "disc.json").read_text())
     assert summary["mask_reused"] is False and summary["hole_geometry"] == {"used": True, "diameter_um": 1.2}
     assert run(*args, "--hole-diameter", 1.2, "--pixel-size", 1.5) == 0
-    assert json.loads((out / "disc.json").read_text())["mask_reused"] is True
+    reused = json.loads((out / "disc.json").read_text())
+    assert reused["mask_reused"] is True and reused["hole_edge"] == summary["hole_edge"]  # as the first run drew it

@@ -291,7 +291,7 @@ class ProtDeepMicrographScreen(EMProtocol, ProtStreamingBase):
                     min_distance=self._minDistances(), tta=contract.AUGMENTATIONS[self.tta.get()],
                     batch_size=self.networkBatchSize.get(), thumbnails=self.saveThumbnails.get(),
                     save_masks=self.saveMasks.get(), hole_geometry=self.useHoleGeometry.get(),
-                    hole_diameter=self.holeDiameter.get() if self.useHoleGeometry.get() else None,
+                    hole_diameter=self.holeDiameter.get(),
                     micrographs=entries,
                     run_id="%s %d" % (self.getRunName(), os.getpid()))  # this process's workers share the folder
 

@@ -32,10 +32,11 @@ class Calibration:
     def apply(self, badness: np.ndarray) -> np.ndarray:
         if self.is_identity:
             return badness
-        return (1.0 / (1.0 + np.exp(-(self.scale * _logit(badness) + self.shift)))).astype(np.float32)
+        return (1.0 / (1.0 + np.exp(-(self.scale * logit(badness) + self.shift)))).astype(np.float32)
 
 
-def _logit(badness: np.ndarray) -> np.ndarray:
+def logit(badness: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept a hair inside (0, 1)."""
     p = np.clip(badness, 1e-6, 1 - 1e-6)
     return np.log(p) - np.log1p(-p)
 
@@ -45,13 +46,13 @@ def fit(badness: np.ndarray, truth: np.ndarray) -> Calibration:
     ``truth`` (flat arrays of the labelled pixels): calibrated, 0.7 then means bad 70% of the time."""
     from scipy.optimize import minimize
 
-    logit = _logit(np.asarray(badness, dtype=np.float64))
+    logits = logit(np.asarray(badness, dtype=np.float64))
     truth = np.asarray(truth, dtype=bool)
     if truth.all() or not truth.any():
         raise ValueError("calibration needs both good and bad labelled pixels")
 
     def loss(parameters: np.ndarray) -> float:
-        z = parameters[0] * logit + parameters[1]
+        z = parameters[0] * logits + parameters[1]
         # -log sigmoid(z) for bad pixels, -log sigmoid(-z) for good ones, computed stably
         return float(np.mean(np.logaddexp(0.0, np.where(truth, -z, z))))
 

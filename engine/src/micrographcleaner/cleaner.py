@@ -62,7 +62,8 @@ class _Prepared:
     factor: float  # micrograph pixels per working pixel, by the model's scale rule
     pixel_size: float | None
     checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
-    reused: tuple[np.ndarray, dict] | None  # badness read back from a previous run, and its masks' checksums
+    reused: tuple[np.ndarray, dict, dict | None] | None  # badness read back from a previous run, its masks'
+    # checksums and the hole edge it was drawn to
     timings: dict
     measured: dict  # the cleaner's measures of the full-resolution micrograph
 
@@ -131,9 +132,11 @@ class Cleaner:
         return _Prepared(job, working, geometry, factor, pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
-    def _previous_badness(self, job: Job, geometry: Geometry, checksum: str) -> tuple[np.ndarray, dict] | None:
-        """The badness map of an earlier run with the same model (and calibration), scale and pixels, and
-        the checksums of its mask files, if those files are on disk as that run wrote them."""
+    def _previous_badness(self, job: Job, geometry: Geometry,
+                          checksum: str) -> tuple[np.ndarray, dict, dict | None] | None:
+        """The badness map of an earlier run with the same model (and calibration), hole settings, scale
+        and pixels, the checksums of its mask files and the hole edge it recorded, if those files are on
+        disk as that run wrote them."""
         paths = self.paths(job)
         if not paths["json"].is_file():
             return None
@@ -155,12 +158,14 @@ class Cleaner:
         mask = read_mask(paths["mask"])
         mask = mask if mask.shape == geometry.working_shape else area_resize(mask, geometry.working_shape)
         checksums = {kind: written[kind] for kind in written if kind in kinds}
+        edge = previous.get("hole_edge")
         if len(self.card.classes) == 1:
-            return mask[..., None], checksums
+            return mask[..., None], checksums, edge
         labels = read_mask(paths["classes"]).astype(np.int64)
         if labels.shape != geometry.working_shape:
             return None
-        return np.concatenate([mask[..., None], class_channels(labels, len(self.card.classes) - 1)], axis=-1), checksums
+        channels = class_channels(labels, len(self.card.classes) - 1)
+        return np.concatenate([mask[..., None], channels], axis=-1), checksums, edge
 
     def _finish(self, job: Job, prepared_future) -> Result:
         try:
@@ -180,13 +185,14 @@ class Cleaner:
         job, geometry, timings = prepared.job, prepared.geometry, prepared.timings
         started = time.perf_counter()
         reused = prepared.reused is not None
-        badness, masks_sha256 = prepared.reused if reused else (self.predictor.predict(prepared.working), {})
+        badness, masks_sha256, edge = (prepared.reused if reused
+                                       else (self.predictor.predict(prepared.working), {}, None))
         timings["network"] = time.perf_counter() - started
-        edge = None
         if self.options.hole_geometry and not reused:
             started = time.perf_counter()
-            badness, edge = with_hole_geometry(prepared.working, badness, self.card.classes,
-                                               self._hole_radius(geometry, prepared))
+            badness, fitted = with_hole_geometry(prepared.working, badness, self.card.classes,
+                                                 self._hole_radius(geometry, prepared))
+            edge = fitted.to_summary() if fitted else None
             timings["hole_geometry"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -209,8 +215,7 @@ class Cleaner:
                                 timings, reused)
         summary.update(rejection=rejection, micrograph_sha256=prepared.checksum, masks_sha256=masks_sha256)
         summary.update(prepared.measured)
-        summary.update(hole_geometry=self.options.hole_setting,
-                       hole_edge=edge.to_summary() if edge else self._previous_edge(job, reused))
+        summary.update(hole_geometry=self.options.hole_setting, hole_edge=edge)
         if self.options.thumbnails:
             centres = None if job.xy is None else geometry.to_working(job.xy)
             picture = render(prepared.working, badness, self.card.classes, centres,
@@ -226,12 +231,6 @@ class Cleaner:
         if self.options.hole_diameter is None or not prepared.pixel_size:
             return None
         return hole_radius(self.options.hole_diameter, prepared.pixel_size, float(np.mean(geometry.scale)))
-
-    def _previous_edge(self, job: Job, reused: bool) -> dict | None:
-        """A reused mask's hole edge, as the run that drew it recorded it."""
-        if not reused:
-            return None
-        return json.loads(self.paths(job)["json"].read_text()).get("hole_edge")
 
     def _write_masks(self, paths: dict[str, Path], badness: np.ndarray, geometry: Geometry,
                      pixel_size: float | None) -> dict[str, str]:

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft, ndimage
 
+from .calibration import logit
 from .preprocessing import area_resize
+from .scoring import class_labels
 
 COARSE_SIDE = 80
 """Longer side (px) of the coarse image the circle is fitted on: the films are in the low frequencies."""
@@ -164,8 +166,7 @@ def draw_to_edge(badness: np.ndarray, edge: HoleEdge, carbon_channel: int | None
     else:
         carbon = badness[..., carbon_channel] / np.maximum(badness[..., 1:].sum(axis=-1), 1e-6)
         pull = np.where(pull < 0, pull * carbon, pull)
-    bad = np.clip(badness[..., 0].astype(np.float64), 1e-6, 1 - 1e-6)
-    drawn = 1.0 / (1.0 + np.exp(-(np.log(bad) - np.log1p(-bad) + pull)))
+    drawn = 1.0 / (1.0 + np.exp(-(logit(badness[..., 0].astype(np.float64)) + pull)))
     result = np.array(badness, dtype=np.float32, copy=True)
     result[..., 0] = drawn
     if carbon_channel is not None:  # what was added is carbon; what was taken away was carbon
@@ -187,7 +188,8 @@ def with_hole_geometry(working: np.ndarray, badness: np.ndarray, classes: list[s
     carbon = classes.index("carbon") if "carbon" in classes else None
     excluded = None
     if carbon is not None:  # bad of another class: contamination, crystalline ice, aggregates
-        excluded = (badness[..., 0] >= 0.5) & (np.argmax(badness[..., 1:], axis=-1) + 1 != carbon)
+        labels = class_labels(badness)
+        excluded = (labels > 0) & (labels != carbon)
     edge = fit_edge(working, badness[..., 0 if carbon is None else carbon], radii_to_try(working.shape, radius),
                     excluded)
     if edge is None:
