@@ -177,6 +177,29 @@ def test_empty_ice_has_a_thickness_gradient_no_particles_and_is_good():
         assert trend.max() - trend.min() > 0.05 * micrograph.image.mean()
 
 
+def test_a_meniscus_thickens_empty_ice_toward_a_rim_beyond_the_frame_and_is_good():
+    """Half the empty-ice frames curve toward a hole rim outside them: the image's residual from
+    its best plane still holds the darkening, and every pixel stays good ice."""
+    shape = (128, 128)
+    seeds = [seed for seed in range(600) if draw_scene(seed, shape)["ice"].get("meniscus")]
+    assert len(seeds) >= 5
+    rows, columns = np.mgrid[:shape[0], :shape[1]]
+    plane = np.stack([np.ones(rows.size), columns.ravel(), rows.ravel()], axis=1)
+    curved = 0
+    for seed in seeds[:5]:
+        scene = draw_scene(seed, shape)
+        meniscus = scene["ice"]["meniscus"]
+        corners = np.array([[0, 0], [0, shape[0]], [shape[1], 0], [shape[1], shape[0]]])
+        assert (np.hypot(*(corners - meniscus["centre"]).T) < meniscus["radius"]).all()  # rim beyond the frame
+        micrograph = simulate(seed, shape)
+        assert (micrograph.labels == 0).all() and len(micrograph.particles) == 0
+        without = dict(scene, ice={key: value for key, value in scene["ice"].items() if key != "meniscus"})
+        difference = (render(without).image - micrograph.image).ravel()  # the meniscus's darkening alone
+        residual = difference - plane @ np.linalg.lstsq(plane, difference, rcond=None)[0]
+        curved += np.abs(residual).max() > 0.01 * micrograph.image.mean()
+    assert curved >= 3
+
+
 def test_film_with_only_an_edge_line_is_film_as_bright_as_the_hole():
     """Film whose only sign is a faint line along its edge: labelled carbon, no darker than the hole
     beyond the noise, and the line stands out of both sides."""

@@ -122,7 +122,21 @@ def _maybe_empty_ice(scene: dict) -> dict:
         scene["ice"]["thickness"] = float(side.uniform(0.2, 1.2))
         scene["ice"]["gradient"] = [float(v) for v in side.normal(0, 0.6, 2)]
         scene["ice"]["empty"] = True
+        if side.random() < 0.5:
+            scene["ice"]["meniscus"] = _draw_meniscus(side, *scene["shape"])
     return scene
+
+
+def _draw_meniscus(rng: np.random.Generator, height: int, width: int) -> dict:
+    """Ice that thickens toward the rim of a hole whose film lies beyond the frame: a curved,
+    roughly radial gradient (the plane of the frame's gradient does not explain it), still good ice."""
+    angle = rng.uniform(0, 2 * np.pi)
+    corner = float(np.hypot(height, width)) / 2
+    radius = corner * float(rng.uniform(1.5, 4.0))  # the rim, beyond every corner of the frame
+    gap = float(rng.uniform(0.02, 0.5)) * corner  # from the nearest corner out to the rim
+    reach = radius - corner - gap  # the hole centre lies this far from the frame's centre
+    return {"centre": [width / 2 + reach * float(np.cos(angle)), height / 2 + reach * float(np.sin(angle))],
+            "radius": radius, "rise": float(rng.uniform(0.3, 1.5)), "length": corner * float(rng.uniform(0.3, 1.5))}
 
 
 def _draw_carbon(rng: np.random.Generator, height: int, width: int, pixel_size: float) -> list[dict]:
@@ -311,6 +325,14 @@ class _Layers:
     labels: np.ndarray  # class codes
 
 
+def _meniscus_thickness(grid: _Grid, meniscus: dict | None) -> np.ndarray | float:
+    """The ice added by a meniscus: rising exponentially toward its rim."""
+    if meniscus is None:
+        return 0.0
+    distance = np.hypot(grid.x - meniscus["centre"][0], grid.y - meniscus["centre"][1])
+    return meniscus["rise"] * np.exp((distance - meniscus["radius"]) / meniscus["length"])
+
+
 def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
     """Image, labels and particle coordinates of ``scene`` on a grid ``oversample`` x finer."""
     grid = _Grid(tuple(scene["shape"]), oversample)
@@ -319,7 +341,8 @@ def render(scene: dict, oversample: float = 1.0) -> SimulatedMicrograph:
     layers = _Layers(
         thickness=(ice["thickness"] + ice["gradient"][0] * (grid.x / width - 0.5)
                    + ice["gradient"][1] * (grid.y / height - 0.5)
-                   + ice["roughness"] * grid.field(ice["texture_seed"], ice["roughness_scale"])),
+                   + ice["roughness"] * grid.field(ice["texture_seed"], ice["roughness_scale"])
+                   + _meniscus_thickness(grid, ice.get("meniscus"))),
         phase=np.zeros(grid.shape, np.float32), brightening=np.zeros(grid.shape, np.float32),
         labels=np.zeros(grid.shape, np.uint8))
     rng = np.random.default_rng(scene["particles"]["seed"])
