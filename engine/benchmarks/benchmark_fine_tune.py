@@ -36,16 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_real import HOLE_FINDER_BOXES, REAL, empiar, hole_finder, predict_at, ucsf
-from micrographcleaner.classes import IGNORE
+from benchmark_real import HOLE_FINDER_BOXES, HOLE_ONLY, REAL, empiar, flagged_share, hole_finder, hole_finder_source, ucsf
 from micrographcleaner.held_out import NOT_KEPT
-from micrographcleaner.labels import LabelSource, at_working_scale
+from micrographcleaner.labels import LabelSource
 from micrographcleaner.model_files import load_card, load_model
 from micrographcleaner.prediction import Predictor
-from micrographcleaner.scoring import BAD_LEVEL
 
 HERE = Path(__file__).resolve().parent
-HOLE_ONLY = HERE.parent / "training_data" / "em_hole_finder_hole_only.json"
 NEVER_TRAINED_HOLES = (3, 5, 8)  # by the bundled model: engine/training_data/em_hole_finder_{train,validation,test}.json
 HELD_OUT_SHARE = 0.2  # the fine-tune protocol's default share
 RIGHT_BOX = 32
@@ -106,28 +103,15 @@ def fine_tune(out: Path, real: Path, stems: list[str], minutes: float, extra: li
     return model
 
 
-def flagged_share(predictor: Predictor, source: LabelSource, box: float) -> float:
-    """Share of the labelled pixels of a source's frames that the model flags (pooled)."""
-    flagged = known = 0
-    for _, image, codes in source.items():
-        _, badness, _ = predict_at(predictor, image, box)
-        inside = ~at_working_scale(codes == IGNORE, badness.shape[:2])
-        flagged += int((badness[..., 0] >= BAD_LEVEL)[inside].sum())
-        known += int(inside.sum())
-    return flagged / max(known, 1)
-
-
 def measure(model_path: Path | None, real: Path, holes: list[int], out: Path) -> dict:
     model, card = load_model(model_path)
     predictor = Predictor(model, card)
     description = out / "measured_holes.json"
     read_source(description, hole_source(real, [hole_pattern(h) for h in holes], "measured holes"))
     other = hole_finder(predictor, real, description)
-    hole_only = json.loads(HOLE_ONLY.read_text())
-    hole_only.update(images=str(real / "em_hole_finder" / "images"), labels=str(real / "em_hole_finder" / "masks"))
     figures = {f"other_holes_box{box}_miou": other[f"box{box}_carbon_miou"] for box in HOLE_FINDER_BOXES}
     figures["other_frames"] = other["frames"]
-    figures["hole_only_flagged"] = flagged_share(predictor, read_source(out / "hole_only.json", hole_only), RIGHT_BOX)
+    figures["hole_only_flagged"] = flagged_share(predictor, hole_finder_source(HOLE_ONLY, real), RIGHT_BOX)
     figures["empiar_clean_flagged"] = empiar(predictor, real)[0]["14_57_34_box36_flagged"]
     figures["ucsf_iou_with_original"] = ucsf(predictor, real)[0]["iou_with_original"]
     tuning = load_card(model_path).fine_tuning if model_path else {}

@@ -54,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 REAL = shared_real(HERE)  # None where none is found: then --real is required
 HOLE_FINDER_TEST = HERE.parent / "training_data" / "em_hole_finder_test.json"
 HOLE_FINDER_TRAIN = HERE.parent / "training_data" / "em_hole_finder_train.json"
+HOLE_ONLY = HERE.parent / "training_data" / "em_hole_finder_hole_only.json"  # checked by eye: all hole
 HOLE_FINDER_BOXES = (16, 32, 64)
 EMPIAR_SIDE = 1024
 EMPIAR_BOXES = (18, 36, 72)
@@ -76,11 +77,16 @@ def predict_at(predictor: Predictor, image: np.ndarray, box: float, hole_radius:
     return working, badness, geometry
 
 
-def source_items(description: Path, real: Path) -> list:
+def hole_finder_source(description: Path, real: Path) -> LabelSource:
+    """A label source of em_hole_finder frames, read from ``real`` wherever the checkout is."""
     source = LabelSource.from_json(description)
     source.images = real / "em_hole_finder" / "images"
     source.labels = real / "em_hole_finder" / "masks"
-    return source.items()
+    return source
+
+
+def source_items(description: Path, real: Path) -> list:
+    return hole_finder_source(description, real).items()
 
 
 def labelled_hole_radius(real: Path, description: Path = HOLE_FINDER_TRAIN) -> float:
@@ -118,6 +124,17 @@ def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDE
         figures[f"box{box}_carbon_miou"] = float(np.mean(per_frame))
         figures[f"box{box}_carbon_iou_pooled"] = inter / union if union else 1.0
     return figures
+
+
+def flagged_share(predictor: Predictor, source: LabelSource, box: float) -> float:
+    """Share of the labelled pixels of a source's frames that the model flags (pooled)."""
+    flagged = known = 0
+    for _, image, codes in source.items():
+        _, badness, _ = predict_at(predictor, image, box)
+        inside = ~at_working_scale(codes == IGNORE, badness.shape[:2])
+        flagged += int((badness[..., 0] >= BAD_LEVEL)[inside].sum())
+        known += int(inside.sum())
+    return flagged / max(known, 1)
 
 
 def empiar_image(real: Path, name: str) -> np.ndarray:
