@@ -21,7 +21,7 @@ em_hole_finder's frames the hole radius fitted to the training holes' human mask
 pixel size; the other sets are estimated); ``off`` is the network alone.
 
     python engine/benchmarks/benchmark_real.py [--model M] [--tta none|flips|d8] [--real DIR] [--png OUT]
-        [--json OUT] [--record NAME] [--hole-geometry off|auto|known]
+        [--json OUT] [--record NAME] [--hole-geometry off|auto|known] [--single-view]
 
 Prints the figures and, with ``--png``, writes the overlays (right box) side by side.
 ``--real`` defaults to ``shared/data/real`` beside the checkout, or ``$MICROGRAPHCLEANER_SHARED_DATA/real``
@@ -70,7 +70,7 @@ def predict_at(predictor: Predictor, image: np.ndarray, box: float, hole_radius:
     """Working image, badness and geometry of ``image`` predicted at particle box ``box``, drawn to the
     fitted hole edge (of ``hole_radius`` micrograph px, or estimated) unless ``hole_geometry`` is off."""
     working, geometry = predictor.working_image(image, box)
-    badness = predictor.predict(working)
+    badness = predictor.predict(working, predictor.companion_image(image, box))
     if hole_geometry:
         radius = None if hole_radius is None else hole_radius / float(np.mean(geometry.scale))
         badness, _ = with_hole_geometry(working, badness, predictor.card.classes, radius)
@@ -205,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hole-geometry", choices=["off", "auto", "known"], default="auto",
                         help="the network alone, drawn to hole edges of estimated radius (default), or of "
                         "em_hole_finder's labelled radius")
+    parser.add_argument("--single-view", action="store_true",
+                        help="the working scale's view alone, without the companion scale's")
     args = parser.parse_args(argv)
     if not args.real.is_dir():
         print(f"{args.real}: not found; nothing to measure", file=sys.stderr)
         return 2
     model, card = load_model(args.model)
-    predictor = Predictor(model, card, args.tta)
+    predictor = Predictor(model, card, args.tta, companion=not args.single_view)
     drawn = args.hole_geometry != "off"
     radius = labelled_hole_radius(args.real) if args.hole_geometry == "known" else None
     if radius is not None:

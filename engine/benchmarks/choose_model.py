@@ -14,7 +14,11 @@ The score is the mean of hole 5's three mIoUs and the simulated bad-region mIoU;
 hole-only frames or simulated clean scenes are more than 1% flagged (mean) is not eligible. The
 first model is the baseline; the eligible one with the highest score is chosen.
 
-    python engine/benchmarks/choose_model.py MODEL [MODEL ...] [--real DIR] [--cache DIR] [--json OUT]
+    python engine/benchmarks/choose_model.py MODEL[:single] [MODEL[:single] ...] [--real DIR] [--cache DIR]
+        [--json OUT]
+
+``:single`` measures a model on its working scale's view alone, without the companion view
+(``micrographcleaner.preprocessing.companion_factor``).
 """
 from __future__ import annotations
 
@@ -50,9 +54,10 @@ def simulated_validation(cache: Path) -> Path:
     return folder
 
 
-def validate(model_path: str, real: Path, simulated: Path) -> dict:
-    model, card = load_model(model_path)
-    predictor = Predictor(model, card)
+def validate(candidate: str, real: Path, simulated: Path) -> dict:
+    path, _, view = candidate.partition(":")
+    model, card = load_model(None if path == "bundled" else path)
+    predictor = Predictor(model, card, companion=view != "single")
     hole5 = hole_finder(predictor, real, VALIDATION)
     figures = {f"hole5_box{box}_miou": hole5[f"box{box}_carbon_miou"] for box in HOLE_FINDER_BOXES}
     figures["hole_only_flagged"] = flagged_share(predictor, hole_finder_source(HOLE_ONLY, real), RIGHT_BOX)
@@ -68,9 +73,16 @@ def validate(model_path: str, real: Path, simulated: Path) -> dict:
     return figures
 
 
+def label(candidate: str) -> str:
+    path, _, view = candidate.partition(":")
+    name = path if path == "bundled" else Path(path).parent.name
+    return f"{name}:{view}" if view else name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="model files ('bundled': the shipped one); the first is the baseline")
+    parser.add_argument("models", nargs="+", help="model files ('bundled': the shipped one), each with ':single' "
+                        "for the working scale's view alone; the first is the baseline")
     parser.add_argument("--real", type=Path, default=REAL, required=REAL is None)
     parser.add_argument("--cache", type=Path, default=HERE / "results" / "choose_model")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -82,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{VALIDATION}: no frames under {args.real}", file=sys.stderr)
         return 2
     simulated = simulated_validation(args.cache)
-    results = {name: validate(None if name == "bundled" else name, args.real, simulated) for name in args.models}
+    results = {name: validate(name, args.real, simulated) for name in args.models}
     keys = [key for key in next(iter(results.values())) if key != "eligible"]
-    print(f"{'':<30}" + "".join(f"{Path(name).parent.name or name:>14}" for name in results))
+    print(f"{'':<30}" + "".join(f"{label(name):>14}" for name in results))
     for key in keys:
         print(f"{key:<30}" + "".join(f"{figures[key]:>14.3f}" for figures in results.values()))
     print(f"{'eligible':<30}" + "".join(f"{'yes' if f['eligible'] else 'no':>14}" for f in results.values()))

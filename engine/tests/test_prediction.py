@@ -4,7 +4,7 @@ import pytest
 from conftest import DISC
 from micrographcleaner.model_files import ModelFileError, load_model, save_model, ModelCard
 from micrographcleaner.prediction import Predictor, ScaleError, blending_window, tile_starts
-from micrographcleaner.preprocessing import preprocess
+from micrographcleaner.preprocessing import companion_factor, preprocess
 from micrographcleaner.testing import disc_micrograph
 
 
@@ -75,6 +75,33 @@ def test_a_card_with_a_working_range_keeps_every_box_inside_it(loaded):
     with pytest.raises(ScaleError, match="900x700 px would be enlarged at box size 10"):
         plain.working_image(micrograph, 10)  # 1440 px: the box rule alone would enlarge it
     assert ranged.working_image(micrograph, 30)[0].shape == plain.working_image(micrograph, 30)[0].shape
+
+
+def test_the_companion_scale_is_a_step_away_inside_the_range_and_never_enlarges():
+    shape = (512, 512)
+    assert companion_factor(shape, 1.6, (320, 640)) == pytest.approx(1.0)  # 320 px seen at 512 too
+    assert companion_factor(shape, 1.0, (320, 640)) == pytest.approx(1.6)  # 512 px seen at 320 too
+    assert companion_factor((4092, 5760), 12.5, (320, 640)) == pytest.approx(18.0)  # K3 at box 200: 461 px, and 320
+    assert companion_factor((300, 300), 1.0, (320, 640)) is None  # already small: neither enlarged nor shrunk past 320
+    assert companion_factor(shape, 1.6, None) is None  # the original's box rule: one view
+
+
+def test_two_views_are_averaged_at_the_working_shape(loaded):
+    from dataclasses import replace
+
+    model, card = loaded
+    micrograph, _ = disc_micrograph((700, 900), [DISC], seed=3)
+    predictor = Predictor(model, replace(card, working_side=[320, 640]))
+    working, _ = predictor.working_image(micrograph, 30)  # 480 px: its companion is 320 px (x 1.5)
+    companion = predictor.companion_image(micrograph, 30)
+    assert max(companion.shape) == 320
+    both = predictor.predict(working, companion)
+    alone = predictor.predict(working)
+    assert both.shape == alone.shape
+    other = predictor.predict(companion)
+    assert np.abs(both - alone).max() > 0  # the second view counts...
+    assert both.max() <= max(alone.max(), other.max()) + 1e-6  # ...as a mean, never beyond either
+    assert Predictor(model, card, companion=False).companion_image(micrograph, 30) is None
 
 
 def test_unknown_augmentation(loaded):

@@ -58,6 +58,7 @@ class Result:
 class _Prepared:
     job: Job
     working: np.ndarray
+    companion: np.ndarray | None  # the second view (Predictor.companion_image)
     geometry: Geometry
     factor: float  # micrograph pixels per working pixel, by the model's scale rule
     pixel_size: float | None
@@ -116,6 +117,7 @@ class Cleaner:
         box, extra = self.options.box_size, self.options.extra_downsampling
         try:
             working, geometry = self.predictor.working_image(micrograph.data, box, extra)
+            companion = self.predictor.companion_image(micrograph.data, box, extra)
         except ScaleError as error:
             raise MicrographError(micrograph.path, str(error)) from None
         factor = self.predictor.downsampling_factor(micrograph.data.shape, box, extra)  # for the summary
@@ -129,7 +131,7 @@ class Cleaner:
         if self.options.hole_geometry and self.options.hole_diameter and not pixel_size:
             measured["warnings"].append("hole diameter given but no pixel size (header or --pixel-size): the hole "
                                         "radius is estimated")
-        return _Prepared(job, working, geometry, factor, pixel_size, checksum,
+        return _Prepared(job, working, companion, geometry, factor, pixel_size, checksum,
                          self._previous_badness(job, geometry, checksum), timings, measured)
 
     def _previous_badness(self, job: Job, geometry: Geometry,
@@ -149,6 +151,8 @@ class Cleaner:
                 or previous.get("calibration") != self.card.calibration
                 or previous.get("hole_geometry") != self.options.hole_setting
                 or tuple(previous.get("working_shape", ())) != geometry.working_shape
+                or previous.get("companion_factor", 0) != self.predictor.companion_factor(
+                    geometry.micrograph_shape, self.options.box_size, self.options.extra_downsampling)
                 or previous.get("micrograph_sha256") != checksum):
             return None
         kinds = ["mask"] if len(self.card.classes) == 1 else ["mask", "classes"]
@@ -186,7 +190,7 @@ class Cleaner:
         started = time.perf_counter()
         reused = prepared.reused is not None
         badness, masks_sha256, edge = (prepared.reused if reused
-                                       else (self.predictor.predict(prepared.working), {}, None))
+                                       else (self.predictor.predict(prepared.working, prepared.companion), {}, None))
         timings["network"] = time.perf_counter() - started
         if self.options.hole_geometry and not reused:
             started = time.perf_counter()
@@ -270,6 +274,8 @@ class Cleaner:
             "box_size": self.options.box_size,
             "particle_diameter": self.options.diameter,
             "downsampling_factor": factor,
+            "companion_factor": self.predictor.companion_factor(geometry.micrograph_shape, self.options.box_size,
+                                                                self.options.extra_downsampling),
             "micrograph_shape": list(geometry.micrograph_shape),
             "working_shape": list(geometry.working_shape),
             "pixel_size": pixel_size,

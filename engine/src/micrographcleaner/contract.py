@@ -201,13 +201,14 @@ RESULT_FIELDS = ("model", "micrographs")
 RESULT_MICROGRAPH_FIELDS = ("id", "path", "ok", "error", "summary", "mask", "thumbnail", "coordinates")
 """``mask`` and ``thumbnail`` are full paths (None when not written); ``error`` is one line."""
 SUMMARY_FIELDS = ("micrograph", "model", "model_sha256", "calibration", "classes", "box_size",
-                  "particle_diameter", "downsampling_factor", "micrograph_shape", "working_shape", "pixel_size", "flagged_fraction",
+                  "particle_diameter", "downsampling_factor", "companion_factor", "micrograph_shape", "working_shape", "pixel_size", "flagged_fraction",
                   "mean_badness", "uncertain_fraction", "class_fractions", "mostly_bad", "rejection", "mask",
                   "mask_reused", "timings", "micrograph_sha256", "masks_sha256", "iciness", "warnings", "hole_geometry",
                   "hole_edge", "thumbnail", "coordinates")
 """A processed micrograph's summary (also its ``<stem>.json``). ``uncertain_fraction`` is the share of
 working pixels with a badness between :data:`UNCERTAIN_BADNESS` (where a correction teaches most);
 ``calibration`` is the card's (a model recalibrated is another model: its masks are not reused);
+``companion_factor`` is the downsampling of the second view averaged in (None: one view);
 ``rejection`` is the micrograph's rejection reason (:data:`MOSTLY_BAD`, :data:`CRYSTALLINE_ICE`) or None, and ``coordinates`` counts
 the decisions after it; ``masks_sha256`` holds the checksum of each mask file written, by kind, so
 that a damaged or replaced mask is predicted again; ``iciness`` is None where the pixel size is

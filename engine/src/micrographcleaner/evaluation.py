@@ -97,8 +97,9 @@ def evaluate_micrograph(predictor, item: LabelledMicrograph, threshold: float,
                         hole_geometry: bool = True) -> MicrographEvaluation:
     """The figures of one labelled micrograph, its badness drawn to the hole edge as ``predict``
     draws it unless ``hole_geometry`` is off."""
-    image, geometry = predictor.working_image(read_micrograph(item.path).data, item.box_size)
-    badness = predictor.predict(image)
+    data = read_micrograph(item.path).data
+    image, geometry = predictor.working_image(data, item.box_size)
+    badness = predictor.predict(image, predictor.companion_image(data, item.box_size))
     if hole_geometry:
         badness, _ = with_hole_geometry(image, badness, predictor.card.classes, None)
     truth = truth_channels(item.labels, geometry.working_shape, len(item.class_names))

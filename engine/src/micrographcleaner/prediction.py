@@ -15,7 +15,7 @@ import numpy as np
 from .calibration import Calibration
 from .contract import AUGMENTATIONS
 from .model_files import ModelCard
-from .preprocessing import Geometry, preprocess, working_factor
+from .preprocessing import Geometry, area_resize, companion_factor, preprocess, working_factor
 
 Augmentation = Literal["none", "flips", "d8"]  # contract.AUGMENTATIONS
 
@@ -74,7 +74,8 @@ class Predictor:
     """
 
     def __init__(self, model, card: ModelCard, augmentation: Augmentation = "none", batch_size: int = 8,
-                 max_pixels: int = 1024 * 1024, tile_size: int = 512, overlap: int = 128, margin: int = 16):
+                 max_pixels: int = 1024 * 1024, tile_size: int = 512, overlap: int = 128, margin: int = 16,
+                 companion: bool = True):
         if augmentation not in _TRANSFORMS:
             raise ValueError(f"unknown test-time augmentation {augmentation!r}; choose from {AUGMENTATIONS}")
         self.model = model
@@ -84,6 +85,7 @@ class Predictor:
         self.batch_size = max(1, int(batch_size))
         self.max_pixels = max_pixels
         self.margin = margin
+        self.companion = companion  # a second view at the companion scale (preprocessing.companion_factor)
         if card.tile_size:  # fixed-input model: tiles of its size, half overlapping as the original did
             self.tile_size, self.overlap = card.tile_size, card.tile_size // 2
         else:
@@ -113,8 +115,31 @@ class Predictor:
                              "the box size in this micrograph's pixels?")
         return preprocess(image, factor, self.card.preprocessing)  # type: ignore[arg-type]
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Badness (H, W, channels) for a working image (H, W), calibrated as the card says."""
+    def companion_factor(self, shape: tuple[int, ...], box_size: float, extra: float = 1.0) -> float | None:
+        """Micrograph pixels per working pixel of the second view (:meth:`companion_image`); None when
+        this predictor takes one view, or the model's range leaves no second scale."""
+        if not self.companion:
+            return None
+        side = self.card.working_side
+        factor = companion_factor(shape, self.downsampling_factor(shape, box_size, extra), tuple(side) if side else None)
+        return None if factor is None or min(shape[:2]) / factor < MIN_WORKING_SIDE else factor
+
+    def companion_image(self, image: np.ndarray, box_size: float, extra: float = 1.0) -> np.ndarray | None:
+        """The micrograph's second working image, at the companion scale, for :meth:`predict` (or None)."""
+        factor = self.companion_factor(image.shape, box_size, extra)
+        return None if factor is None else preprocess(image, factor, self.card.preprocessing)[0]  # type: ignore[arg-type]
+
+    def predict(self, image: np.ndarray, companion: np.ndarray | None = None) -> np.ndarray:
+        """Badness (H, W, channels) for a working image (H, W), calibrated as the card says; with the
+        micrograph's ``companion`` image (:meth:`companion_image`), the mean of both views."""
+        badness = self._predict_view(image)
+        if companion is None:
+            return badness
+        other = self._predict_view(companion)
+        other = np.stack([area_resize(other[..., c], badness.shape[:2]) for c in range(other.shape[-1])], axis=-1)
+        return ((badness + other) / 2).astype(np.float32)
+
+    def _predict_view(self, image: np.ndarray) -> np.ndarray:
         # Mirrored context around the image, so that its borders are judged like its interior, and up
         # to the network's size multiple: whole-image and tiled passes then see the same canvas.
         margin, multiple = self.margin, self.card.size_multiple

@@ -82,6 +82,30 @@ def working_factor(shape: tuple[int, ...], box_size: float, extra: float = 1.0,
     return factor * extra
 
 
+COMPANION_RATIO = 1.6
+"""How much finer or coarser the companion scale is than the working scale (see ``companion_factor``)."""
+MIN_COMPANION_RATIO = 1.25
+"""A companion scale closer than this to the working scale would see nothing new: none is used."""
+
+
+def companion_factor(shape: tuple[int, ...], factor: float, working_side: tuple[float, float] | None) -> float | None:
+    """The factor of a second, companion view of the micrograph: ``COMPANION_RATIO`` finer or
+    coarser than ``factor``, whichever the working range leaves farther from it (never enlarging).
+
+    The network's answer on faint film depends on the scale it sees it at (on real frames one box
+    can score well where half or twice that box does not), and the mean of two views a scale apart
+    is steadier than either. None without a working range (the original's models) or where the
+    range leaves no scale far enough from this one."""
+    if working_side is None:
+        return None
+    longest = max(shape)
+    low, high = working_side
+    finer = max(factor / COMPANION_RATIO, longest / high, 1.0)
+    coarser = min(factor * COMPANION_RATIO, longest / low)
+    best = max((finer, coarser), key=lambda other: abs(np.log(other / factor)))
+    return best if abs(np.log(best / factor)) >= np.log(MIN_COMPANION_RATIO) else None
+
+
 def geometry_for(shape: tuple[int, int], factor: float) -> Geometry:
     working = tuple(max(1, int(side / factor)) for side in shape)
     return Geometry((int(shape[0]), int(shape[1])), working)  # type: ignore[arg-type]
