@@ -1,7 +1,8 @@
 """What the hole edges and the companion view cost: the cleaner's time per micrograph with and without them.
 
 Simulated micrographs at full size (1024 x 1024, 4096 x 4096 and K3 5760 x 4092 px, box 200, so
-82, 327 and 460 x 327 working px) are cleaned with the bundled model in one process, each three
+320 (the working range lifts the box rule's 82), 327 and 460 x 327 working px; their companion
+views 512, 523 and 320 x 227 px) are cleaned with the bundled model in one process, each three
 times: as users get it (the companion scale's view and the hole edges), without the hole edges
 (``--no-hole-geometry``), and with neither (the working scale's view alone), each after a warm-up.
 Prints the medians of the network passes, the hole fit and the whole predict + score path.

@@ -126,13 +126,14 @@ def hole_finder(predictor: Predictor, real: Path, description: Path = HOLE_FINDE
     return figures
 
 
-def flagged_share(predictor: Predictor, source: LabelSource, box: float) -> float:
-    """Share of the labelled pixels of a source's frames that the model flags (pooled)."""
+def flagged_share(predictor: Predictor, source: LabelSource, box: float, level: float = BAD_LEVEL) -> float:
+    """Share of the labelled pixels of a source's frames whose badness reaches ``level`` (pooled): by
+    default those flagged; at ``1 - HAZE_THRESHOLD``, the haze in which a particle would be rejected."""
     flagged = known = 0
     for _, image, codes in source.items():
         _, badness, _ = predict_at(predictor, image, box)
         inside = ~at_working_scale(codes == IGNORE, badness.shape[:2])
-        flagged += int((badness[..., 0] >= BAD_LEVEL)[inside].sum())
+        flagged += int((badness[..., 0] >= level)[inside].sum())
         known += int(inside.sum())
     return flagged / max(known, 1)
 

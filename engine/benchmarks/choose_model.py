@@ -6,9 +6,11 @@ Ucsf frames) never choose a model. These do, each with the hole edges drawn as u
 * em_hole_finder hole 5 (``engine/training_data/em_hole_finder_validation.json``, never trained on,
   the calibration's frames): carbon mIoU at boxes 16, 32 and 64;
 * the square's hole-only frames (``em_hole_finder_hole_only.json``, checked by eye): the share
-  flagged at box 32;
+  flagged at box 32, and the share hazy (badness >= 0.2, where a particle would be rejected at a
+  goodness threshold of 0.8);
 * simulated validation scenes, seeds 10000-10159 (training draws from 1,000,000; the test set is
-  0-199), 320 x 448 working px: bad-region mIoU and the clean scenes' flagged share (mean, max).
+  0-199), 320 x 448 working px: bad-region mIoU, the clean scenes' flagged share (mean, max), and
+  the particles kept on good ice and rejected on bad regions at threshold 0.8.
 
 The score is the mean of hole 5's three mIoUs and the simulated bad-region mIoU; a model whose
 hole-only frames or simulated clean scenes are more than 1% flagged (mean) is not eligible. The
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_real import HOLE_FINDER_BOXES, HOLE_ONLY, REAL, flagged_share, hole_finder, hole_finder_source, source_items
+from benchmark_real import HAZE_THRESHOLD, HOLE_FINDER_BOXES, HOLE_ONLY, REAL, flagged_share, hole_finder, hole_finder_source, source_items
 from micrographcleaner.evaluation import evaluate_folder
 from micrographcleaner.model_files import load_model
 from micrographcleaner.prediction import Predictor
@@ -60,12 +62,16 @@ def validate(candidate: str, real: Path, simulated: Path) -> dict:
     predictor = Predictor(model, card, companion=view != "single")
     hole5 = hole_finder(predictor, real, VALIDATION)
     figures = {f"hole5_box{box}_miou": hole5[f"box{box}_carbon_miou"] for box in HOLE_FINDER_BOXES}
-    figures["hole_only_flagged"] = flagged_share(predictor, hole_finder_source(HOLE_ONLY, real), RIGHT_BOX)
+    hole_only = hole_finder_source(HOLE_ONLY, real)
+    figures["hole_only_flagged"] = flagged_share(predictor, hole_only, RIGHT_BOX)
+    figures["hole_only_hazy"] = flagged_share(predictor, hole_only, RIGHT_BOX, 1 - HAZE_THRESHOLD)
     _, summary = evaluate_folder(simulated, predictor)
     figures["simulated_miou"] = summary["bad_regions"]["miou"]
     figures["simulated_carbon_miou"] = summary["carbon_subset"]["miou"]
     figures["simulated_clean_flagged"] = summary["clean_micrographs"]["mean_flagged"]
     figures["simulated_clean_flagged_max"] = summary["clean_micrographs"]["max_flagged"]
+    figures["simulated_good_kept"] = summary["particles"]["good_kept"]
+    figures["simulated_bad_rejected"] = summary["particles"]["bad_rejected"]
     figures["score"] = float(np.mean([figures[f"hole5_box{box}_miou"] for box in HOLE_FINDER_BOXES]
                                      + [figures["simulated_miou"]]))
     figures["eligible"] = bool(figures["hole_only_flagged"] <= MAX_CLEAN_FLAGGED

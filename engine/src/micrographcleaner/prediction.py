@@ -12,10 +12,11 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .calibration import Calibration
+from .calibration import Calibration, logit
 from .contract import AUGMENTATIONS
 from .model_files import ModelCard
 from .preprocessing import Geometry, area_resize, companion_factor, preprocess, working_factor
+from .scoring import BAD_LEVEL
 
 Augmentation = Literal["none", "flips", "d8"]  # contract.AUGMENTATIONS
 
@@ -131,13 +132,23 @@ class Predictor:
 
     def predict(self, image: np.ndarray, companion: np.ndarray | None = None) -> np.ndarray:
         """Badness (H, W, channels) for a working image (H, W), calibrated as the card says; with the
-        micrograph's ``companion`` image (:meth:`companion_image`), the mean of both views."""
+        micrograph's ``companion`` image (:meth:`companion_image`), both views together: the mean of
+        their logits (where one view is sure a pixel is good, a doubt in the other leaves less haze
+        than the mean of the two badnesses would), the classes sharing it as they share the mean.
+        The companion raises a pixel's badness only where it calls the pixel bad itself: a view at
+        another scale may confirm film, never add doubt (on binned K2 frames the finer view is hazy)."""
         badness = self._predict_view(image)
         if companion is None:
             return badness
         other = self._predict_view(companion)
         other = np.stack([area_resize(other[..., c], badness.shape[:2]) for c in range(other.shape[-1])], axis=-1)
-        return ((badness + other) / 2).astype(np.float32)
+        mean = (badness + other) / 2
+        together = 1 / (1 + np.exp(-(logit(badness[..., 0]) + logit(other[..., 0])) / 2))
+        doubt = (other[..., 0] > badness[..., 0]) & (other[..., 0] < BAD_LEVEL)
+        together = np.where(doubt, badness[..., 0], together)
+        mean[..., 1:] *= (together / np.maximum(mean[..., 0], 1e-6))[..., None]
+        mean[..., 0] = together
+        return mean.astype(np.float32)
 
     def _predict_view(self, image: np.ndarray) -> np.ndarray:
         # Mirrored context around the image, so that its borders are judged like its interior, and up

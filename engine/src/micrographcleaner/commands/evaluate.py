@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", choices=AUGMENTATIONS, default="none")
     parser.add_argument("--no-hole-geometry", dest="hole_geometry", action="store_false",
                         help="the network's badness as it is, with no hole edge fitted (as predict's flag)")
+    parser.add_argument("--single-view", dest="companion", action="store_false",
+                        help="the working scale's view alone, without the companion scale's (to measure what it adds)")
     parser.add_argument("--report", type=Path, help="write every figure, per micrograph too, as JSON")
     parser.add_argument("--record", metavar="NAME", help="also store the summary in the model's card under NAME")
     parser.add_argument("--quiet", action="store_true")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         model, card = load_model(args.model)
-        results, summary = evaluate_folder(args.folder, Predictor(model, card, args.tta), args.threshold, args.box_size,
+        results, summary = evaluate_folder(args.folder, Predictor(model, card, args.tta, companion=args.companion), args.threshold, args.box_size,
                                            progress=partial(tqdm, desc="evaluating", unit="mic", disable=args.quiet),
                                            hole_geometry=args.hole_geometry)
     except (ModelFileError, FileNotFoundError, ValueError) as error:
