@@ -457,3 +457,19 @@ def test_hole_geometry_is_recorded_and_a_mask_drawn_otherwise_is_predicted_again
     assert run(*args, "--hole-diameter", 1.2, "--pixel-size", 1.5) == 0
     reused = json.loads((out / "disc.json").read_text())
     assert reused["mask_reused"] is True and reused["hole_edge"] == summary["hole_edge"]  # as the first run drew it
+
+
+def test_a_mask_drawn_with_another_companion_view_is_predicted_again(disc_mrc, model_path, tmp_path):
+    out = tmp_path / "out"
+    args = ["predict", disc_mrc, "--box-size", BOX, "--output-dir", out, "--model", model_path, "--quiet",
+            "--gpus", "cpu"]
+    assert run(*args) == 0
+    summary_path = out / "disc.json"
+    summary = json.loads(summary_path.read_text())
+    assert "companion_factor" in summary
+    summary["companion_factor"] = 123.0  # as a run with another second view (or none) recorded it
+    summary_path.write_text(json.dumps(summary))
+    assert run(*args) == 0
+    assert json.loads(summary_path.read_text())["mask_reused"] is False
+    assert run(*args) == 0
+    assert json.loads(summary_path.read_text())["mask_reused"] is True

@@ -117,7 +117,6 @@ class Cleaner:
         box, extra = self.options.box_size, self.options.extra_downsampling
         try:
             working, geometry = self.predictor.working_image(micrograph.data, box, extra)
-            companion = self.predictor.companion_image(micrograph.data, box, extra)
         except ScaleError as error:
             raise MicrographError(micrograph.path, str(error)) from None
         factor = self.predictor.downsampling_factor(micrograph.data.shape, box, extra)  # for the summary
@@ -131,8 +130,11 @@ class Cleaner:
         if self.options.hole_geometry and self.options.hole_diameter and not pixel_size:
             measured["warnings"].append("hole diameter given but no pixel size (header or --pixel-size): the hole "
                                         "radius is estimated")
-        return _Prepared(job, working, companion, geometry, factor, pixel_size, checksum,
-                         self._previous_badness(job, geometry, checksum), timings, measured)
+        reused = self._previous_badness(job, geometry, checksum)
+        started = time.perf_counter()
+        companion = None if reused else self.predictor.companion_image(micrograph.data, box, extra)
+        timings["preprocess"] += time.perf_counter() - started  # the second view's (none for a reused mask)
+        return _Prepared(job, working, companion, geometry, factor, pixel_size, checksum, reused, timings, measured)
 
     def _previous_badness(self, job: Job, geometry: Geometry,
                           checksum: str) -> tuple[np.ndarray, dict, dict | None] | None:
