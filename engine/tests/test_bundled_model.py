@@ -26,7 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # flagged; the limits sit below with a margin, so a worse model (or hole fit) fails here
 MIN_MIOU, MIN_GOOD_KEPT, MIN_BAD_REJECTED = 0.45, 0.90, 0.75  # measured 0.526, 93.3%, 83.3% (0.421, 89.3%, 62.9% without the edges)
 MIN_HOLE_FINDER_MIOU, MIN_EMPIAR_CARBON_IOU, MAX_CLEAN_FLAGGED = 0.72, 0.74, 0.02
-MIN_UCSF_IOU, MAX_FAR_AUTOPICKS_REJECTED = 0.85, 1
+MIN_UCSF_IOU, MAX_FAR_AUTOPICKS_REJECTED = 0.85, 3  # two views: 3 border picks (figures.rst)
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,9 @@ class TruthPredictor(Predictor):
     def __init__(self, labels_by_shape: dict):
         self.card = ModelCard(name="truth", classes=["bad", *CLASSES])
         self.labels_by_shape = labels_by_shape
+        self.companion = False  # one view: the truth at the working scale
 
-    def predict(self, image):
+    def predict(self, image, companion=None):
         labels = self.labels_by_shape[image.shape]
         return truth_channels(labels, image.shape, len(CLASSES)).astype(np.float32)
 
