@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_real import HAZE_THRESHOLD, HOLE_FINDER_BOXES, HOLE_ONLY, REAL, flagged_share, hole_finder, hole_finder_source, source_items
+from benchmark_real import (HAZE_THRESHOLD, HOLE_FINDER_BOXES, HOLE_ONLY, REAL, flagged_share, hole_finder,
+                            hole_finder_source, source_items)
 from micrographcleaner.evaluation import evaluate_folder
 from micrographcleaner.model_files import load_model
 from micrographcleaner.prediction import Predictor

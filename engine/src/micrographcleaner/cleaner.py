@@ -61,6 +61,7 @@ class _Prepared:
     companion: np.ndarray | None  # the second view (Predictor.companion_image)
     geometry: Geometry
     factor: float  # micrograph pixels per working pixel, by the model's scale rule
+    companion_factor: float | None  # the same for the second view (None: one view)
     pixel_size: float | None
     checksum: str  # of the micrograph's pixels: a mask is reused only for the same content
     reused: tuple[np.ndarray, dict, dict | None] | None  # badness read back from a previous run, its masks'
@@ -120,6 +121,7 @@ class Cleaner:
         except ScaleError as error:
             raise MicrographError(micrograph.path, str(error)) from None
         factor = self.predictor.downsampling_factor(micrograph.data.shape, box, extra)  # for the summary
+        companion_factor = self.predictor.companion_factor(micrograph.data.shape, box, extra)
         preprocessed = time.perf_counter()
         checksum = hashlib.sha256(np.ascontiguousarray(micrograph.data)).hexdigest()
         timings = {"read": read_done - started, "preprocess": preprocessed - read_done,
@@ -130,14 +132,15 @@ class Cleaner:
         if self.options.hole_geometry and self.options.hole_diameter and not pixel_size:
             measured["warnings"].append("hole diameter given but no pixel size (header or --pixel-size): the hole "
                                         "radius is estimated")
-        reused = self._previous_badness(job, geometry, checksum)
+        reused = self._previous_badness(job, geometry, checksum, companion_factor)
         started = time.perf_counter()
         companion = None if reused else self.predictor.companion_image(micrograph.data, box, extra)
         timings["preprocess"] += time.perf_counter() - started  # the second view's (none for a reused mask)
-        return _Prepared(job, working, companion, geometry, factor, pixel_size, checksum, reused, timings, measured)
+        return _Prepared(job, working, companion, geometry, factor, companion_factor, pixel_size, checksum, reused,
+                         timings, measured)
 
-    def _previous_badness(self, job: Job, geometry: Geometry,
-                          checksum: str) -> tuple[np.ndarray, dict, dict | None] | None:
+    def _previous_badness(self, job: Job, geometry: Geometry, checksum: str,
+                          companion_factor: float | None) -> tuple[np.ndarray, dict, dict | None] | None:
         """The badness map of an earlier run with the same model (and calibration), hole settings, scale
         and pixels, the checksums of its mask files and the hole edge it recorded, if those files are on
         disk as that run wrote them."""
@@ -153,8 +156,7 @@ class Cleaner:
                 or previous.get("calibration") != self.card.calibration
                 or previous.get("hole_geometry") != self.options.hole_setting
                 or tuple(previous.get("working_shape", ())) != geometry.working_shape
-                or previous.get("companion_factor", 0) != self.predictor.companion_factor(
-                    geometry.micrograph_shape, self.options.box_size, self.options.extra_downsampling)
+                or previous.get("companion_factor", 0) != companion_factor
                 or previous.get("micrograph_sha256") != checksum):
             return None
         kinds = ["mask"] if len(self.card.classes) == 1 else ["mask", "classes"]
@@ -217,8 +219,8 @@ class Cleaner:
             scores = scores.rejected_as(rejection) if rejection else scores
         timings["score"] = time.perf_counter() - started
 
-        summary = self._summary(job, geometry, prepared.factor, badness, fractions, prepared.pixel_size, scores,
-                                timings, reused)
+        summary = self._summary(job, geometry, prepared.factor, prepared.companion_factor, badness, fractions,
+                                prepared.pixel_size, scores, timings, reused)
         summary.update(rejection=rejection, micrograph_sha256=prepared.checksum, masks_sha256=masks_sha256)
         summary.update(prepared.measured)
         summary.update(hole_geometry=self.options.hole_setting, hole_edge=edge)
@@ -265,7 +267,8 @@ class Cleaner:
                 write_mask(paths["class_maps"], channels[1:], voxel(shape))
         return {kind: file_sha256(paths[kind]) for kind in kinds}
 
-    def _summary(self, job: Job, geometry: Geometry, factor: float, badness: np.ndarray, fractions: dict[str, float],
+    def _summary(self, job: Job, geometry: Geometry, factor: float, companion_factor: float | None,
+                 badness: np.ndarray, fractions: dict[str, float],
                  pixel_size: float | None, scores: CoordinateScores | None, timings: dict, reused: bool) -> dict:
         summary = {
             "micrograph": str(job.micrograph),
@@ -276,8 +279,7 @@ class Cleaner:
             "box_size": self.options.box_size,
             "particle_diameter": self.options.diameter,
             "downsampling_factor": factor,
-            "companion_factor": self.predictor.companion_factor(geometry.micrograph_shape, self.options.box_size,
-                                                                self.options.extra_downsampling),
+            "companion_factor": companion_factor,
             "micrograph_shape": list(geometry.micrograph_shape),
             "working_shape": list(geometry.working_shape),
             "pixel_size": pixel_size,

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         model, card = load_model(args.model)
-        results, summary = evaluate_folder(args.folder, Predictor(model, card, args.tta, companion=args.companion), args.threshold, args.box_size,
+        predictor = Predictor(model, card, args.tta, companion=args.companion)
+        results, summary = evaluate_folder(args.folder, predictor, args.threshold, args.box_size,
                                            progress=partial(tqdm, desc="evaluating", unit="mic", disable=args.quiet),
                                            hole_geometry=args.hole_geometry)
     except (ModelFileError, FileNotFoundError, ValueError) as error:
