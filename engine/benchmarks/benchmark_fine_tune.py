@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_real import HOLE_FINDER_BOXES, HOLE_ONLY, REAL, empiar, flagged_share, hole_finder, hole_finder_source, ucsf
+from benchmark_real import (HOLE_FINDER_BOXES, HOLE_ONLY, REAL, empiar, flagged_share, hole_finder,
+                            hole_finder_source, ucsf)
 from micrographcleaner.held_out import NOT_KEPT
 from micrographcleaner.labels import LabelSource
 from micrographcleaner.model_files import load_card, load_model

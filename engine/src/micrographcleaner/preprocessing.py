@@ -93,8 +93,8 @@ def companion_factor(shape: tuple[int, ...], factor: float, working_side: tuple[
     coarser than ``factor``, whichever the working range leaves farther from it (never enlarging).
 
     The network's answer on faint film depends on the scale it sees it at (on real frames one box
-    can score well where half or twice that box does not), and the mean of two views a scale apart
-    is steadier than either. None without a working range (the original's models) or where the
+    can score well where half or twice that box does not), and two views a scale apart, put
+    together (``prediction.Predictor.predict``), are steadier than either. None without a working range (the original's models) or where the
     range leaves no scale far enough from this one."""
     if working_side is None:
         return None
