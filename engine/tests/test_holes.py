@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from micrographcleaner import holes
 from micrographcleaner.evaluation import iou
 from micrographcleaner.holes import fit_edge, hole_radius, radii_to_try, with_hole_geometry
 
@@ -95,3 +96,19 @@ def test_an_ice_ball_is_not_taken_for_film():
     assert ((drawn[..., 0] >= 0.5) == (badness[..., 0] >= 0.5)).all()
     # without leaving the ball out, the rim and the ball's darkness would make an edge
     assert fit_edge(image, badness[..., 1], radii_to_try(SHAPE, None)).confidence > 0
+
+
+def test_a_film_shown_only_by_a_faint_line_along_its_edge_is_found(monkeypatch):
+    """No darkening and a network that barely leans toward film outside: the dark line along the
+    arc, and its curvature, place the circle; without the line the fit has nothing to go on."""
+    film = film_outside()
+    rows, columns = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    line = np.abs(np.hypot(columns - CENTRE[0], rows - CENTRE[1]) - RADIUS) < 3
+    image = frame(line, darkening=1.5, seed=3)
+    badness = badness_of(np.where(film, 0.08, 0.05))
+    drawn, edge = with_hole_geometry(image, badness, CLASSES, None)
+    assert edge is not None and edge.confidence == 1.0
+    assert iou(film, drawn[..., 0] >= 0.5) > 0.9
+    monkeypatch.setattr(holes, "LINE_WEIGHT", 0.0)
+    drawn, edge = with_hole_geometry(image, badness, CLASSES, None)
+    assert (iou(film, drawn[..., 0] >= 0.5) or 0.0) < 0.5

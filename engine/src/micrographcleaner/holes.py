@@ -3,10 +3,14 @@
 Holey grids (Quantifoil, C-flat, UltrAuFoil) have round holes of a size the user knows. A frame
 near a hole's edge shows an arc of that circle with the film on its outside. Faint film that the
 network finds only in part, or with a ragged boundary, still shows in the low frequencies: the
-network's badness and the image's darkness both change across the arc. One circle is fitted to
-both at once: the sum under a disc is a convolution, so every centre is tried for each radius.
+network's badness and the image's darkness both change across the arc, and some films show
+nothing but a faint dark line along it. One circle is fitted to the three at once: the sums under
+a disc and along a ring are convolutions, so every centre is tried for each radius. The line
+decides where the circle runs only where it stands out from the frame's own random structure (its
+strength is a robust z over all centres), and its curvature says which side the hole is on; the
+network and darkness together must still see film outside.
 The network's evidence is its carbon class (for a model with classes), and what it calls bad of
-another class (an ice ball, crystalline ice) is left out of the fit, so that its darkness is
+another class (an ice ball, crystalline ice) is left out of the fit, so that its darkness, or its rim, is
 never taken for film. Where the fit is clear, the badness logits are pulled toward it: up on the
 film side, down on the hole side (only as far as the badness there is carbon: contamination in
 the hole stays).
@@ -43,6 +47,15 @@ KNOWN_RADIUS_SPREAD = (0.87, 1.0, 1.15)
 """Radii tried around a known hole radius: tilt, magnification and drawing tolerance."""
 UNKNOWN_RADII = tuple(float(r) for r in np.geomspace(0.5, 3.0, 7))
 """Radii tried without a hole diameter, as multiples of the working image's longer side."""
+LINE_SIGMA = 0.8
+"""Scale (coarse px) of the dark line that may be a faint film's only sign at its edge."""
+LINE_MARGIN = 5
+"""Coarse px around what the network calls bad of another class where lines do not count (an ice
+ball's rim is a dark curved line too)."""
+LINE_FLOOR = 10.0
+"""Edge-line strength (robust z over all centres) that random structure reaches on frames without film."""
+LINE_WEIGHT = 0.2
+"""Fit score added per unit of edge-line strength above the floor."""
 
 
 @dataclass(frozen=True)
@@ -131,18 +144,78 @@ class _DiscSums:
         return np.where(usable, np.stack(contrasts), -np.inf)
 
 
+def line_tensor(fine: np.ndarray) -> list[np.ndarray]:
+    """Where the image shows a dark line, and across which direction: the line strength (the
+    Hessian's larger eigenvalue less the other's size, so blobs count little) times the outer
+    product of the direction across it, as its three independent parts (mean, cos 2a, sin 2a):
+    ``n^T T n`` for a unit vector ``n`` at angle b is ``mean + c cos 2b + s sin 2b``."""
+    image = (fine - fine.mean()) / (fine.std() + 1e-9)
+    hxx = ndimage.gaussian_filter(image, LINE_SIGMA, order=(0, 2))
+    hyy = ndimage.gaussian_filter(image, LINE_SIGMA, order=(2, 0))
+    hxy = ndimage.gaussian_filter(image, LINE_SIGMA, order=(1, 1))
+    half = np.hypot((hxx - hyy) / 2, hxy)
+    mean = (hxx + hyy) / 2
+    strength = np.maximum(mean + half - np.abs(mean - half), 0)
+    angle = np.arctan2(hxy, (hxx - hyy) / 2)  # twice the angle of the direction across the line
+    return [strength / 2, strength / 2 * np.cos(angle), strength / 2 * np.sin(angle)]
+
+
+class _RingSums:
+    """A dark line along each circle: the line tensor read across the circle (radially), summed along
+    its arc inside the frame, per centre of a canvas padding the coarse grid by ``reach``, in robust
+    units over all centres (what random structure reaches is set by the frame itself)."""
+
+    def __init__(self, tensor: list[np.ndarray], weight: np.ndarray, reach: int, shape: tuple[int, int]):
+        self.reach, self.shape = reach, shape
+        height, width = tensor[0].shape
+        stack = np.zeros((4, *self.shape), np.float32)
+        stack[0, reach:reach + height, reach:reach + width] = weight
+        for index, part in enumerate(tensor, start=1):
+            stack[index, reach:reach + height, reach:reach + width] = part * weight
+        self.spectra = fft.rfft2(stack, workers=1)
+        self.frame = max(height, width)
+        rows, columns = (np.fft.fftfreq(n, 1 / n) for n in self.shape)
+        dy, dx = rows[:, None].astype(np.float32), columns[None, :].astype(np.float32)
+        self.distance = np.hypot(dy, dx)
+        safe = np.maximum(self.distance, 1e-6) ** 2
+        self.cos2, self.sin2 = (dx ** 2 - dy ** 2) / safe, 2 * dx * dy / safe
+
+    def strength(self, radius: float) -> np.ndarray:
+        """Robust z of the mean radial line strength along each circle of ``radius`` (coarse px); -inf
+        where under half a frame side of its arc lies in the frame."""
+        ring = np.clip(1 - np.abs(self.distance - radius), 0, 1)
+        kernels = fft.rfft2(np.stack([ring, ring * self.cos2, ring * self.sin2]), workers=1)
+        length = fft.irfft2(self.spectra[0] * kernels[0], s=self.shape, workers=1)
+        summed = fft.irfft2((self.spectra[1:] * kernels).sum(axis=0), s=self.shape, workers=1)
+        usable = length >= 0.5 * self.frame
+        result = np.full(self.shape, -np.inf, np.float32)
+        if not usable.any():
+            return result
+        value = summed[usable] / np.sqrt(length[usable])
+        sample = value[::7]  # the robust centre and spread of a sample of centres: the same, 7x cheaper
+        centre = np.median(sample)
+        spread = 1.4826 * np.median(np.abs(sample - centre)) + 1e-9
+        result[usable] = (value - centre) / spread
+        return result
+
+
 def fit_edge(working: np.ndarray, film: np.ndarray, radii: list[float],
              excluded: np.ndarray | None = None) -> HoleEdge | None:
     """The circle (one of ``radii``, working px) across which the network's ``film`` probability and
-    the image agree most that film lies outside; None when no circle leaves both sides a share of
-    the frame, or none has both agree."""
+    the image's darkness together say most that film lies outside, a dark line along the circle
+    adding to it; None when no circle leaves both sides a share of the frame, or none has film
+    outside by those two."""
     features, weight = coarse_features(working, film, excluded)
     scale = max(working.shape) / max(features[0].shape)  # working px per coarse px
     sums = _DiscSums(features, weight, int(np.ceil(max(radii) / scale)))
+    coarse = area_resize(np.asarray(working, np.float32), features[0].shape)  # type: ignore[arg-type]
+    rings = _RingSums(line_tensor(coarse), ndimage.minimum_filter(weight, size=LINE_MARGIN), sums.reach, sums.shape)
     best = None
     for radius in radii:
         contrasts = sums.contrasts(radius / scale)
-        agreed = np.where((contrasts > 0).all(axis=0), contrasts.sum(axis=0), -np.inf)  # both must see film out
+        line = LINE_WEIGHT * np.maximum(rings.strength(radius / scale) - LINE_FLOOR, 0)
+        summed = contrasts.sum(axis=0)  # network and image together must see film outside
+        agreed = np.where(np.isfinite(summed) & (summed > 0), summed + line, -np.inf)
         row, column = np.unravel_index(int(np.argmax(agreed)), agreed.shape)
         score = float(agreed[row, column])
         if np.isfinite(score) and (best is None or score > best[0]):
