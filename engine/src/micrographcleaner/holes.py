@@ -10,8 +10,8 @@ decides where the circle runs only where it stands out from the frame's own rand
 strength is a robust z over all centres), and its curvature says which side the hole is on; the
 network and darkness together must still see film outside.
 The network's evidence is its carbon class (for a model with classes), and what it calls bad of
-another class (an ice ball, crystalline ice) is left out of the fit, so that its darkness, or its rim, is
-never taken for film. Where the fit is clear, the badness logits are pulled toward it: up on the
+another class (an ice ball, crystalline ice) is left out of the fit, so that its darkness, or its
+rim, is never taken for film. Where the fit is clear, the badness logits are pulled toward it: up on the
 film side, down on the hole side (only as far as the badness there is carbon: contamination in
 the hole stays).
 
@@ -110,6 +110,18 @@ def coarse_features(working: np.ndarray, film: np.ndarray,
     return [centred(film) / 0.5, darkness / spread], weight
 
 
+def _weighted_canvas(layers: list[np.ndarray], weight: np.ndarray, reach: int,
+                     shape: tuple[int, int]) -> np.ndarray:
+    """The weight, then each layer times it, placed ``reach`` px into a zero canvas of ``shape``
+    (float32: the FFTs run twice as fast)."""
+    height, width = weight.shape
+    stack = np.zeros((len(layers) + 1, *shape), np.float32)
+    stack[0, reach:reach + height, reach:reach + width] = weight  # how much of each pixel counts
+    for index, layer in enumerate(layers, start=1):
+        stack[index, reach:reach + height, reach:reach + width] = layer * weight
+    return stack
+
+
 class _DiscSums:
     """Sums of the features under a disc centred on every pixel of a canvas that pads the frame by
     ``reach``: one FFT of each feature, then one product per radius. A circular convolution is exact
@@ -119,10 +131,7 @@ class _DiscSums:
         self.reach = reach
         height, width = features[0].shape
         self.shape = (fft.next_fast_len(height + 2 * reach, real=True), fft.next_fast_len(width + 2 * reach, real=True))
-        stack = np.zeros((len(features) + 1, *self.shape), np.float32)  # float32 FFTs: twice as fast
-        stack[0, reach:reach + height, reach:reach + width] = weight  # how much of each pixel counts
-        for index, feature in enumerate(features, start=1):
-            stack[index, reach:reach + height, reach:reach + width] = feature * weight
+        stack = _weighted_canvas(features, weight, reach, self.shape)
         self.spectra = fft.rfft2(stack, workers=1)
         self.totals = [float(layer.sum(dtype=np.float64)) for layer in stack]
         rows, columns = (np.fft.fftfreq(n, 1 / n) for n in self.shape)  # signed offsets, wrapped
@@ -144,12 +153,12 @@ class _DiscSums:
         return np.where(usable, np.stack(contrasts), -np.inf)
 
 
-def line_tensor(fine: np.ndarray) -> list[np.ndarray]:
+def line_tensor(image: np.ndarray) -> list[np.ndarray]:
     """Where the image shows a dark line, and across which direction: the line strength (the
     Hessian's larger eigenvalue less the other's size, so blobs count little) times the outer
     product of the direction across it, as its three independent parts (mean, cos 2a, sin 2a):
     ``n^T T n`` for a unit vector ``n`` at angle b is ``mean + c cos 2b + s sin 2b``."""
-    image = (fine - fine.mean()) / (fine.std() + 1e-9)
+    image = (image - image.mean()) / (image.std() + 1e-9)
     hxx = ndimage.gaussian_filter(image, LINE_SIGMA, order=(0, 2))
     hyy = ndimage.gaussian_filter(image, LINE_SIGMA, order=(2, 0))
     hxy = ndimage.gaussian_filter(image, LINE_SIGMA, order=(1, 1))
@@ -167,13 +176,8 @@ class _RingSums:
 
     def __init__(self, tensor: list[np.ndarray], weight: np.ndarray, reach: int, shape: tuple[int, int]):
         self.reach, self.shape = reach, shape
-        height, width = tensor[0].shape
-        stack = np.zeros((4, *self.shape), np.float32)
-        stack[0, reach:reach + height, reach:reach + width] = weight
-        for index, part in enumerate(tensor, start=1):
-            stack[index, reach:reach + height, reach:reach + width] = part * weight
-        self.spectra = fft.rfft2(stack, workers=1)
-        self.frame = max(height, width)
+        self.spectra = fft.rfft2(_weighted_canvas(tensor, weight, reach, shape), workers=1)
+        self.frame = max(weight.shape)
         rows, columns = (np.fft.fftfreq(n, 1 / n) for n in self.shape)
         dy, dx = rows[:, None].astype(np.float32), columns[None, :].astype(np.float32)
         self.distance = np.hypot(dy, dx)
