@@ -8,7 +8,8 @@ nothing but a faint dark line along it. One circle is fitted to the three at onc
 a disc and along a ring are convolutions, so every centre is tried for each radius. The line
 decides where the circle runs only where it stands out from the frame's own random structure (its
 strength is a robust z over all centres), and its curvature says which side the hole is on; the
-network and darkness together must still see film outside.
+network and darkness together must still see film outside. Only a model with classes gets the
+line: without them the rims of ice balls and other bad regions could not be left out of it.
 The network's evidence is its carbon class (for a model with classes), and what it calls bad of
 another class (an ice ball, crystalline ice) is left out of the fit, so that its darkness, or its
 rim, is never taken for film. Where the fit is clear, the badness logits are pulled toward it: up on the
@@ -204,20 +205,23 @@ class _RingSums:
 
 
 def fit_edge(working: np.ndarray, film: np.ndarray, radii: list[float],
-             excluded: np.ndarray | None = None) -> HoleEdge | None:
+             excluded: np.ndarray | None = None, edge_line: bool = True) -> HoleEdge | None:
     """The circle (one of ``radii``, working px) across which the network's ``film`` probability and
     the image's darkness together say most that film lies outside, a dark line along the circle
-    adding to it; None when no circle leaves both sides a share of the frame, or none has film
-    outside by those two."""
+    adding to it (with ``edge_line``); None when no circle leaves both sides a share of the frame,
+    or none has film outside by those two."""
     features, weight = coarse_features(working, film, excluded)
     scale = max(working.shape) / max(features[0].shape)  # working px per coarse px
     sums = _DiscSums(features, weight, int(np.ceil(max(radii) / scale)))
-    coarse = area_resize(np.asarray(working, np.float32), features[0].shape)  # type: ignore[arg-type]
-    rings = _RingSums(line_tensor(coarse), ndimage.minimum_filter(weight, size=LINE_MARGIN), sums.reach, sums.shape)
+    rings = None
+    if edge_line:
+        coarse = area_resize(np.asarray(working, np.float32), features[0].shape)  # type: ignore[arg-type]
+        rings = _RingSums(line_tensor(coarse), ndimage.minimum_filter(weight, size=LINE_MARGIN), sums.reach,
+                          sums.shape)
     best = None
     for radius in radii:
         contrasts = sums.contrasts(radius / scale)
-        line = LINE_WEIGHT * np.maximum(rings.strength(radius / scale) - LINE_FLOOR, 0)
+        line = 0.0 if rings is None else LINE_WEIGHT * np.maximum(rings.strength(radius / scale) - LINE_FLOOR, 0)
         summed = contrasts.sum(axis=0)  # network and image together must see film outside
         agreed = np.where(np.isfinite(summed) & (summed > 0), summed + line, -np.inf)
         row, column = np.unravel_index(int(np.argmax(agreed)), agreed.shape)
@@ -267,8 +271,9 @@ def with_hole_geometry(working: np.ndarray, badness: np.ndarray, classes: list[s
     if carbon is not None:  # bad of another class: contamination, crystalline ice, aggregates
         labels = class_labels(badness)
         excluded = (labels > 0) & (labels != carbon)
+    # a dark line counts only where the rims of other bad things (ice balls) can be left out: with classes
     edge = fit_edge(working, badness[..., 0 if carbon is None else carbon], radii_to_try(working.shape, radius),
-                    excluded)
+                    excluded, edge_line=carbon is not None)
     if edge is None:
         return badness, None
     return draw_to_edge(badness, edge, carbon), edge
