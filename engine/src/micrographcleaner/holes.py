@@ -123,6 +123,13 @@ def _weighted_canvas(layers: list[np.ndarray], weight: np.ndarray, reach: int,
     return stack
 
 
+def _signed_offsets(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each canvas pixel's offset (rows, columns) from the origin, wrapped as the FFT sees it: the
+    kernels of the disc and ring sums are laid out on these."""
+    rows, columns = (np.fft.fftfreq(n, 1 / n).astype(np.float32) for n in shape)
+    return rows[:, None], columns[None, :]
+
+
 class _DiscSums:
     """Sums of the features under a disc centred on every pixel of a canvas that pads the frame by
     ``reach``: one FFT of each feature, then one product per radius. A circular convolution is exact
@@ -135,8 +142,8 @@ class _DiscSums:
         stack = _weighted_canvas(features, weight, reach, self.shape)
         self.spectra = fft.rfft2(stack, workers=1)
         self.totals = [float(layer.sum(dtype=np.float64)) for layer in stack]
-        rows, columns = (np.fft.fftfreq(n, 1 / n) for n in self.shape)  # signed offsets, wrapped
-        self.distance2 = (rows[:, None] ** 2 + columns[None, :] ** 2).astype(np.float32)
+        dy, dx = _signed_offsets(self.shape)
+        self.distance2 = dy ** 2 + dx ** 2
 
     def contrasts(self, radius: float) -> np.ndarray:
         """Per feature, at every centre: (mean outside - mean inside) x sqrt(n_in n_out) / n, the signed
@@ -179,8 +186,7 @@ class _RingSums:
         self.reach, self.shape = reach, shape
         self.spectra = fft.rfft2(_weighted_canvas(tensor, weight, reach, shape), workers=1)
         self.frame = max(weight.shape)
-        rows, columns = (np.fft.fftfreq(n, 1 / n) for n in self.shape)
-        dy, dx = rows[:, None].astype(np.float32), columns[None, :].astype(np.float32)
+        dy, dx = _signed_offsets(self.shape)
         self.distance = np.hypot(dy, dx)
         safe = np.maximum(self.distance, 1e-6) ** 2
         self.cos2, self.sin2 = (dx ** 2 - dy ** 2) / safe, 2 * dx * dy / safe
