@@ -112,3 +112,17 @@ def test_a_film_shown_only_by_a_faint_line_along_its_edge_is_found(monkeypatch):
     monkeypatch.setattr(holes, "LINE_WEIGHT", 0.0)
     drawn, edge = with_hole_geometry(image, badness, CLASSES, None)
     assert (iou(film, drawn[..., 0] >= 0.5) or 0.0) < 0.5
+
+
+@pytest.mark.parametrize("offset", [-6.0, 6.0])
+def test_the_arc_is_placed_by_the_film_evidence_on_a_finer_grid(monkeypatch, offset):
+    # the hole is 6 working px (1.5 coarse px) off the radius tried: the coarse fit alone misplaces it
+    film = film_outside(radius=RADIUS + offset)
+    image, network = frame(film, 0.8), np.where(film, 0.9, 0.05)
+
+    def misplaced() -> int:
+        return int((film ^ (fit_edge(image, network, [RADIUS]).signed_distance(SHAPE) > 0)).sum())
+
+    refined = misplaced()
+    monkeypatch.setattr(holes, "REFINE_REACH", 0.0)
+    assert refined < misplaced() / 3

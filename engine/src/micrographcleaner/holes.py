@@ -9,7 +9,10 @@ a disc and along a ring are convolutions, so every centre is tried for each radi
 decides where the circle runs only where it stands out from the frame's own random structure (its
 strength is a robust z over all centres), and its curvature says which side the hole is on; the
 network and darkness together must still see film outside. Only a model with classes gets the
-line: without them the rims of ice balls and other bad regions could not be left out of it.
+line: without them the rims of ice balls and other bad regions could not be left out of it. The
+line gives the arc's shape but not quite its place (a faint film's dark line is a Fresnel fringe,
+inside the film by as much as the defocus makes it), so the fitted circle's radius is then refined,
+about the same centre, to where network and darkness split best on a grid twice as fine.
 The network's evidence is its carbon class (for a model with classes), and what it calls bad of
 another class (an ice ball, crystalline ice) is left out of the fit, so that its darkness, or its
 rim, is never taken for film. Where the fit is clear, the badness logits are pulled toward it: up on the
@@ -57,6 +60,10 @@ LINE_FLOOR = 10.0
 """Edge-line strength (robust z over all centres) that random structure reaches on frames without film."""
 LINE_WEIGHT = 0.2
 """Fit score added per unit of edge-line strength above the floor."""
+REFINE_SIDE = 2 * COARSE_SIDE
+"""Longer side (px) of the finer grid on which the fitted circle's radius is refined."""
+REFINE_REACH = 2.0
+"""Coarse px by which the refined radius may differ from the fitted one."""
 
 
 @dataclass(frozen=True)
@@ -84,13 +91,13 @@ def hole_radius(diameter_um: float, pixel_size: float, micrograph_pixels_per_wor
     return diameter_um * 1e4 / 2 / pixel_size / micrograph_pixels_per_working
 
 
-def coarse_features(working: np.ndarray, film: np.ndarray,
-                    excluded: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """The film evidence on the coarse grid, each positive where film is: the network's film
+def coarse_features(working: np.ndarray, film: np.ndarray, excluded: np.ndarray | None = None,
+                    side: int = COARSE_SIDE) -> tuple[list[np.ndarray], np.ndarray]:
+    """The film evidence on a grid of longer ``side``, each positive where film is: the network's film
     probability (centred, in units of half its range) and the image's darkness (detrended,
     standardised); and each coarse pixel's weight, the share of it not ``excluded`` (what the
     network calls bad of another kind, e.g. an ice ball, whose darkness is no film's)."""
-    factor = max(working.shape) / COARSE_SIDE
+    factor = max(working.shape) / side
     shape = tuple(max(4, int(round(side / factor))) for side in working.shape)
     kept = np.ones(working.shape, np.float32) if excluded is None else (~excluded).astype(np.float32)
     weight = area_resize(kept, shape)  # type: ignore[arg-type]
@@ -237,8 +244,35 @@ def fit_edge(working: np.ndarray, film: np.ndarray, radii: list[float],
     if best is None:
         return None
     score, x, y, radius = best
+    radius = _refined_radius(working, film, excluded, x, y, radius, scale)
     low, high = CONFIDENCE
     return HoleEdge(float(x), float(y), float(radius), score, float(np.clip((score - low) / (high - low), 0, 1)))
+
+
+def _refined_radius(working: np.ndarray, film: np.ndarray, excluded: np.ndarray | None,
+                    x: float, y: float, radius: float, scale: float) -> float:
+    """The radius, within REFINE_REACH coarse px (``scale`` working px each) of ``radius``, of the
+    circle about the same centre across which the network and darkness together split best on a
+    grid twice as fine: the arc's shape comes from the coarse fit, its place from the film evidence
+    (a faint film's dark line is a Fresnel fringe, inside the film by as much as the defocus makes it)."""
+    features, weight = coarse_features(working, film, excluded, REFINE_SIDE)
+    fine = max(working.shape) / max(weight.shape)
+    rows, columns = np.mgrid[:weight.shape[0], :weight.shape[1]]
+    distance = np.hypot((columns + 0.5) * fine - 0.5 - x, (rows + 0.5) * fine - 0.5 - y).ravel() - radius
+    order = np.argsort(distance)
+    # weight and weighted features summed over the pixels nearer than each distance: the inside sums
+    inside_sums = np.cumsum(np.stack([weight.ravel()] + [(f * weight).ravel() for f in features])[:, order], axis=1)
+    steps = np.arange(-REFINE_REACH, REFINE_REACH + 1e-9, 0.125) * scale
+    inside = inside_sums[:, np.clip(np.searchsorted(distance[order], steps) - 1, 0, None)]
+    total = inside_sums[:, -1:]
+    outside = total - inside
+    usable = (inside[0] >= MIN_SHARE * total[0]) & (outside[0] >= MIN_SHARE * total[0])
+    if not usable.any():
+        return radius
+    share = np.sqrt(inside[0] * outside[0]) / total[0]
+    split = ((outside[1:] / np.maximum(outside[0], 1e-9) - inside[1:] / np.maximum(inside[0], 1e-9)).sum(axis=0)
+             * share)
+    return radius + float(steps[np.argmax(np.where(usable, split, -np.inf))])
 
 
 def draw_to_edge(badness: np.ndarray, edge: HoleEdge, carbon_channel: int | None) -> np.ndarray:
