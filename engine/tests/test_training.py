@@ -313,3 +313,28 @@ def test_loss_is_lower_for_the_truth_and_ignores_unlabelled_channels_and_pixels(
     half_wrong = np.clip(truth, 0.02, 0.98)
     half_wrong[:, :8] = 1 - half_wrong[:, :8]
     assert abs(float(segmentation_loss(ignored, half_wrong)) - float(segmentation_loss(ignored, np.clip(truth, 0.02, 0.98)))) < 1e-6
+
+
+def test_held_out_frames_are_judged_as_users_get_them(tmp_path):
+    """Both views and the hole edge, as ``predict`` gives them: the choice between a fine-tuned model and
+    its start is made on what a user would see."""
+    from micrographcleaner.held_out import HeldOutMicrographs
+    from micrographcleaner.holes import with_hole_geometry
+    from micrographcleaner.labels import LabelSource
+    from micrographcleaner.prediction import Predictor
+
+    folder = tmp_path / "held"
+    folder.mkdir()
+    image, truth = disc_micrograph((480, 640), [(-60.0, 240.0, 300.0)], seed=4)  # film beyond a hole's edge
+    write_mrc(folder / "m4.mrc", image)
+    write_mrc(folder / "m4_mask.mrc", (~truth).astype(np.float32))
+    (folder / "source.json").write_text(json.dumps({"images": ".", "box_size": 32, "positive": "carbon"}))
+    model, card = load_model(None)
+    frames = HeldOutMicrographs([LabelSource.from_json(folder / "source.json")], card, (1.0,))
+    assert frames.companions[0] is not None  # the bundled model's range leaves a second view
+    working = frames.frames[0][0]
+    predictor = Predictor(model, card)
+    badness = predictor.predict(working, predictor.companion_image(image, 32))
+    drawn, edge = with_hole_geometry(working, badness, card.classes, None)
+    assert edge is not None
+    assert frames.judged(model, card) == frames.figures([drawn], card.classes)

@@ -6,7 +6,8 @@ fine-tuning. Those frames give the figures a user follows per epoch and the deci
 the fine-tuned model replaces its starting point only if it finds the session's bad regions
 better. A worse model is never shipped in silence. The new model is calibrated on those frames
 when they hold enough of both classes (fine-tuning moves the logits); the starting model is judged
-as it is, never refitted on a few frames.
+as it is, never refitted on a few frames. Both are judged as users get them: both views, drawn to
+the hole edge (the calibration is fitted to the network's output, which the hole edge then draws).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from .calibration import Calibration, fit
 from .classes import CODES, IGNORE
+from .holes import with_hole_geometry
 from .labels import LabelSource, at_working_scale, labelled_bad
 from .model_files import ModelCard, card_path, update_card
 from .prediction import Predictor
@@ -57,18 +59,20 @@ class HeldOutFigures:
 
 
 class HeldOutMicrographs:
-    """Labelled micrographs at the working scale of several boxes, with their truth, made once:
-    prediction is all that judging a model on them then costs."""
+    """Labelled micrographs at the working scale of several boxes (and their companion view), with
+    their truth, made once: prediction is all that judging a model on them then costs."""
 
     def __init__(self, sources: list[LabelSource], card: ModelCard, scales: tuple[float, ...] = DECISION_SCALES):
         self.names: list[str] = []  # the micrographs' file stems
         self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # working, known, bad, carbon
-        shaper = Predictor(None, card)  # only its working_image, which needs no network
+        self.companions: list[np.ndarray | None] = []  # each frame's second view, as predict sees it
+        shaper = Predictor(None, card)  # only its working and companion images, which need no network
         for source in sources:
             for image_path, image, codes in source.items():
                 self.names.append(Path(image_path).stem)
                 for scale in scales:
                     working, _ = shaper.working_image(image, source.box_size * scale)
+                    self.companions.append(shaper.companion_image(image, source.box_size * scale))
                     shape = working.shape[:2]
                     self.frames.append((working, ~at_working_scale(codes == IGNORE, shape),
                                         at_working_scale(labelled_bad(codes), shape),
@@ -79,9 +83,14 @@ class HeldOutMicrographs:
         return len(self.names)
 
     def predictions(self, model, card: ModelCard) -> list[np.ndarray]:
-        """Badness maps, calibrated as ``card`` says."""
+        """The network's badness maps (both views), calibrated as ``card`` says, before the hole edge."""
         predictor = Predictor(model, card)
-        return [predictor.predict(working) for working, *_ in self.frames]
+        return [predictor.predict(working, companion) for (working, *_), companion in zip(self.frames, self.companions)]
+
+    def drawn(self, predictions: list[np.ndarray], classes: list[str]) -> list[np.ndarray]:
+        """The badness maps drawn to each frame's hole edge, as ``predict`` draws them."""
+        return [with_hole_geometry(working, badness, classes, None)[0]
+                for badness, (working, *_) in zip(predictions, self.frames)]
 
     def pixels(self, predictions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Channel-0 badness and truth of every labelled pixel, all frames together."""
@@ -107,12 +116,13 @@ class HeldOutMicrographs:
                               good_iou=float(counts[6] / counts[7]) if counts[7] else 1.0)
 
     def judged(self, model, card: ModelCard) -> HeldOutFigures:
-        """The figures ``model`` earns here, calibrated as ``card`` says."""
-        return self.figures(self.predictions(model, card), card.classes)
+        """The figures ``model`` earns here, calibrated as ``card`` says and drawn to the hole edges."""
+        return self.figures(self.drawn(self.predictions(model, card), card.classes), card.classes)
 
     def calibrated(self, model, card: ModelCard) -> tuple[dict, HeldOutFigures]:
-        """The calibration fitted on these frames, or the card's own where they hold less than
-        :data:`FIT_SHARE` of either class, and the figures the model earns with it."""
+        """The calibration fitted on these frames (to the network's output), or the card's own where
+        they hold less than :data:`FIT_SHARE` of either class, and the figures the model earns with it
+        (drawn to the hole edges)."""
         raw = self.predictions(model, replace(card, calibration={}))
         badness, truth = self.pixels(raw)
         bad_share = float(truth.mean()) if truth.size else 0.0
@@ -122,7 +132,8 @@ class HeldOutMicrographs:
                                                          "x the right box"}
         else:
             calibration, entry = Calibration.from_card(card.calibration), card.calibration
-        return entry, self.figures([calibration.apply(badness) for badness in raw], card.classes)
+        return entry, self.figures(self.drawn([calibration.apply(badness) for badness in raw], card.classes),
+                                   card.classes)
 
 
 def keep_the_better(fine_tuned: Path, starting: Path, before: HeldOutFigures, after: HeldOutFigures,
