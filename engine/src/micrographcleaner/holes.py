@@ -98,7 +98,7 @@ def coarse_features(working: np.ndarray, film: np.ndarray, excluded: np.ndarray 
     standardised); and each coarse pixel's weight, the share of it not ``excluded`` (what the
     network calls bad of another kind, e.g. an ice ball, whose darkness is no film's)."""
     factor = max(working.shape) / side
-    shape = tuple(max(4, int(round(side / factor))) for side in working.shape)
+    shape = tuple(max(4, int(round(length / factor))) for length in working.shape)
     kept = np.ones(working.shape, np.float32) if excluded is None else (~excluded).astype(np.float32)
     weight = area_resize(kept, shape)  # type: ignore[arg-type]
     share = np.maximum(weight, 1e-6)
@@ -262,7 +262,7 @@ def _refined_radius(working: np.ndarray, film: np.ndarray, excluded: np.ndarray 
     order = np.argsort(distance)
     # weight and weighted features summed over the pixels nearer than each distance: the inside sums
     inside_sums = np.cumsum(np.stack([weight.ravel()] + [(f * weight).ravel() for f in features])[:, order], axis=1)
-    steps = np.arange(-REFINE_REACH, REFINE_REACH + 1e-9, 0.125) * scale
+    steps = np.arange(-REFINE_REACH, REFINE_REACH + 1e-9, 0.125) * scale  # eighths of a coarse px
     inside = inside_sums[:, np.clip(np.searchsorted(distance[order], steps) - 1, 0, None)]
     total = inside_sums[:, -1:]
     outside = total - inside
