@@ -130,6 +130,20 @@ def _weighted_canvas(layers: list[np.ndarray], weight: np.ndarray, reach: int,
     return stack
 
 
+def _split_contrasts(inside: np.ndarray, feature_inside: np.ndarray, total: float,
+                     feature_totals: np.ndarray) -> np.ndarray:
+    """Per feature, for each split into an inside (weight ``inside``, feature sums ``feature_inside``)
+    and the rest: (mean outside - mean inside) x sqrt(n_in n_out) / n, the signed root of the
+    two-region split's between-class variance (pixels counted by their weight); -inf where a side is
+    under MIN_SHARE."""
+    outside = total - inside
+    usable = (inside >= MIN_SHARE * total) & (outside >= MIN_SHARE * total)
+    weight = np.sqrt(inside * outside) / total
+    contrasts = [((feature_total - summed) / np.maximum(outside, 1) - summed / np.maximum(inside, 1)) * weight
+                 for summed, feature_total in zip(feature_inside, feature_totals)]
+    return np.where(usable, np.stack(contrasts), -np.inf)
+
+
 def _signed_offsets(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Each canvas pixel's offset (rows, columns) from the origin, wrapped as the FFT sees it: the
     kernels of the disc and ring sums are laid out on these."""
@@ -153,19 +167,11 @@ class _DiscSums:
         self.distance2 = dy ** 2 + dx ** 2
 
     def contrasts(self, radius: float) -> np.ndarray:
-        """Per feature, at every centre: (mean outside - mean inside) x sqrt(n_in n_out) / n, the signed
-        root of the two-region split's between-class variance (pixels counted by their weight);
-        -inf where a side is under MIN_SHARE."""
+        """Per feature, at every centre, the split contrast of the disc of ``radius`` (:func:`_split_contrasts`)."""
         disc = fft.rfft2((self.distance2 <= radius * radius).astype(np.float32), workers=1)
         sums = fft.irfft2(self.spectra * disc, s=self.shape, workers=1)
         total = self.totals[0]
-        inside = np.clip(sums[0], 0, total)
-        outside = total - inside
-        usable = (inside >= MIN_SHARE * total) & (outside >= MIN_SHARE * total)
-        weight = np.sqrt(inside * outside) / total
-        contrasts = [((feature_total - summed) / np.maximum(outside, 1) - summed / np.maximum(inside, 1)) * weight
-                     for summed, feature_total in zip(sums[1:], self.totals[1:])]
-        return np.where(usable, np.stack(contrasts), -np.inf)
+        return _split_contrasts(np.clip(sums[0], 0, total), sums[1:], total, self.totals[1:])
 
 
 def line_tensor(image: np.ndarray) -> list[np.ndarray]:
@@ -264,15 +270,11 @@ def _refined_radius(working: np.ndarray, film: np.ndarray, excluded: np.ndarray 
     inside_sums = np.cumsum(np.stack([weight.ravel()] + [(f * weight).ravel() for f in features])[:, order], axis=1)
     steps = np.arange(-REFINE_REACH, REFINE_REACH + 1e-9, 0.125) * scale  # eighths of a coarse px
     inside = inside_sums[:, np.clip(np.searchsorted(distance[order], steps) - 1, 0, None)]
-    total = inside_sums[:, -1:]
-    outside = total - inside
-    usable = (inside[0] >= MIN_SHARE * total[0]) & (outside[0] >= MIN_SHARE * total[0])
-    if not usable.any():
+    totals = inside_sums[:, -1]
+    split = _split_contrasts(inside[0], inside[1:], float(totals[0]), totals[1:]).sum(axis=0)
+    if not np.isfinite(split).any():
         return radius
-    share = np.sqrt(inside[0] * outside[0]) / total[0]
-    split = ((outside[1:] / np.maximum(outside[0], 1e-9) - inside[1:] / np.maximum(inside[0], 1e-9)).sum(axis=0)
-             * share)
-    return radius + float(steps[np.argmax(np.where(usable, split, -np.inf))])
+    return radius + float(steps[np.argmax(split)])
 
 
 def draw_to_edge(badness: np.ndarray, edge: HoleEdge, carbon_channel: int | None) -> np.ndarray:
